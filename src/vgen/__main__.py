@@ -1,0 +1,3 @@
+from vgen.app import main
+
+main()

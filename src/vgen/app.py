@@ -1,0 +1,105 @@
+"""``python -m vgen`` / ``vgen``: compose the config with Hydra, build a ProductionManager, drain the queue.
+
+Exit codes: 0 every job succeeded, 1 some job failed (its error row is in the manifest), 2 bad
+config/input or a missing checkpoint (nothing generated), 130/143 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from vgen.config.locate import config_dir
+from vgen.config.registry import register_all
+from vgen.errors import VgenError
+
+log = logging.getLogger("vgen")
+RESOLVED_CONFIG_NAME = "resolved_config.yaml"
+_DRY_RUN_VALUES = {"dry_run=true", "dry_run=True", "dry_run=1", "+dry_run=true"}
+_multirun_exit_codes: list[int] = []
+
+register_all()
+
+
+def debug_enabled() -> bool:
+    if os.environ.get("VGEN_DEBUG", "") not in ("", "0"):
+        return True
+    try:
+        return bool(HydraConfig.get().verbose)
+    except ValueError:
+        return False
+
+
+def run(cfg: DictConfig) -> int:
+    """Run one configuration (one Hydra job) and return its exit code."""
+    from vgen.plan import format_plan
+    from vgen.production import VIDEO_SUBDIR, ProductionManager, artifact_stem
+
+    hydra_cfg = HydraConfig.get()
+    manager = ProductionManager(cfg, run_dir=cfg.run_dir, overrides=list(hydra_cfg.overrides.task))
+    jobs = manager.jobs()
+    manager.validate()
+    if cfg.dry_run:
+        print(format_plan(cfg, jobs, lambda job: f"{VIDEO_SUBDIR}/{artifact_stem(job)}"))
+        return 0
+
+    from vgen.queue_controller import QueueController
+
+    run_dir = Path(cfg.run_dir)
+    (run_dir / RESOLVED_CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    log.info("Run dir: %s (%d jobs, model %s)", run_dir, len(jobs), cfg.model.name)
+    manager.load_pipeline()  # fail fast (exit 2) on a missing checkpoint, before the queue starts
+    summary = QueueController(manager, jobs).run()
+    log.info("Manifest: %s", manager.manifest.path)
+    return 0 if summary.ok else 1
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
+def hydra_entry(cfg: DictConfig) -> int:
+    try:
+        code = run(cfg)
+    except VgenError as exc:
+        if debug_enabled():
+            log.exception("vgen failed")
+        else:
+            log.error("%s", exc)
+        code = exc.exit_code
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        _multirun_exit_codes.append(code)
+        return code
+    if code:
+        sys.exit(code)
+    return code
+
+
+def _dry_run_argv(argv: list[str]) -> tuple[list[str], str | None]:
+    """A dry run writes nothing: Hydra's run dir goes to a temp dir that is removed afterwards."""
+    if not any(arg in _DRY_RUN_VALUES for arg in argv) or "-m" in argv or "--multirun" in argv:
+        return argv, None
+    scratch = tempfile.mkdtemp(prefix="vgen-dry-run-")
+    return [*argv, f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra/job_logging=stdout"], scratch
+
+
+def main() -> None:
+    import shutil
+
+    sys.argv[1:], scratch = _dry_run_argv(sys.argv[1:])
+    try:
+        hydra_entry()
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if _multirun_exit_codes and max(_multirun_exit_codes):
+        sys.exit(max(_multirun_exit_codes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Persistence off the generating thread: job N is encoded while job N+1 denoises.
+
+Tasks run on one worker thread in submission order, so manifest rows stay in job order. The queue
+is bounded: when ``max_pending`` tasks wait, ``submit`` blocks (back-pressure keeps memory bounded).
+With ``enabled=False`` tasks run inline, which is the reference the benchmark compares against.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Callable
+
+log = logging.getLogger(__name__)
+_STOP = object()
+
+
+class BackgroundWriter:
+    def __init__(self, *, enabled: bool = True, max_pending: int = 2) -> None:
+        self.enabled = enabled
+        self.blocked_s = 0.0  # time the submitting (generating) thread waited for a free slot
+        self.busy_s = 0.0  # time spent running tasks
+        self._tasks: queue.Queue = queue.Queue(maxsize=max(1, max_pending))
+        self._thread: threading.Thread | None = None
+        if enabled:
+            self._thread = threading.Thread(target=self._work, name="vgen-writer", daemon=True)
+            self._thread.start()
+
+    def submit(self, task: Callable[[], None]) -> None:
+        if not self.enabled:
+            self._run(task)
+            return
+        started = time.perf_counter()
+        self._tasks.put(task)
+        self.blocked_s += time.perf_counter() - started
+
+    def drain(self) -> None:
+        """Block until every submitted task has finished."""
+        if self.enabled:
+            self._tasks.join()
+
+    def close(self) -> None:
+        """Drain, then stop the worker. The process must never exit with writes pending."""
+        if self._thread is None:
+            return
+        self._tasks.put(_STOP)
+        self._thread.join()
+        self._thread = None
+
+    def __enter__(self) -> "BackgroundWriter":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _work(self) -> None:
+        while True:
+            task = self._tasks.get()
+            try:
+                if task is _STOP:
+                    return
+                self._run(task)
+            finally:
+                self._tasks.task_done()
+
+    def _run(self, task: Callable[[], None]) -> None:
+        started = time.perf_counter()
+        try:
+            task()
+        except Exception:  # a task records its own failures; this only guards the worker thread
+            log.exception("Background write task failed")
+        finally:
+            self.busy_s += time.perf_counter() - started

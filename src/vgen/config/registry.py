@@ -1,0 +1,16 @@
+"""Everything Hydra must know before composing vgen's config: schemas and custom resolvers."""
+
+from __future__ import annotations
+
+import os
+
+from omegaconf import OmegaConf
+
+from vgen.config.schema import register_schemas
+
+
+def register_all() -> None:
+    """Idempotent; called on import of the app and by tests that compose configs."""
+    register_schemas()
+    # The pid keeps two runs started in the same microsecond apart (see hydra.run.dir).
+    OmegaConf.register_new_resolver("vgen_pid", lambda: str(os.getpid()), use_cache=True, replace=True)

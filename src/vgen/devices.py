@@ -1,0 +1,55 @@
+"""Resolve ``runtime.device`` / ``runtime.dtype`` / ``runtime.offload`` to concrete torch values."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from vgen.errors import ConfigError
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+OFFLOAD_MODES = ("none", "model", "sequential")
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: str
+    dtype: str
+    offload: str
+    vae_tiling: bool
+
+
+def validate_runtime(runtime_cfg) -> None:
+    """Check the runtime strings without importing torch (dry runs and config tests call this)."""
+    if not DEVICE_PATTERN.match(runtime_cfg.device):
+        raise ConfigError(f"runtime.device: expected auto, cpu, cuda or cuda:N, got {runtime_cfg.device!r}")
+    if runtime_cfg.dtype not in DTYPES:
+        raise ConfigError(f"runtime.dtype: expected one of {', '.join(DTYPES)}, got {runtime_cfg.dtype!r}")
+    if runtime_cfg.offload not in OFFLOAD_MODES:
+        raise ConfigError(f"runtime.offload: expected one of {', '.join(OFFLOAD_MODES)}, got {runtime_cfg.offload!r}")
+
+
+def resolve_placement(runtime_cfg) -> Placement:
+    """auto device = cuda if available else cpu; auto dtype = bfloat16 on cuda (float16 without bf16), float32 on cpu."""
+    import torch
+
+    validate_runtime(runtime_cfg)
+    device = runtime_cfg.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"runtime.device: {device!r} requested but no CUDA device is available (use runtime.device=cpu)")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"runtime.device: {device!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    dtype = runtime_cfg.dtype
+    if dtype == "auto":
+        if device == "cpu":
+            dtype = "float32"
+        else:
+            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if runtime_cfg.offload != "none" and device == "cpu":
+        raise ConfigError(f"runtime.offload={runtime_cfg.offload} moves weights to an accelerator on demand; it needs a CUDA device")
+    return Placement(device=device, dtype=dtype, offload=runtime_cfg.offload, vae_tiling=bool(runtime_cfg.vae_tiling))

@@ -1,0 +1,55 @@
+"""The diffusers side of LoRA: load a file into a pipeline as a named adapter, set weights, disable.
+
+Every failure raises :class:`VgenError` naming the file, so the runner can fail just that job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vgen.errors import VgenError
+
+
+def _has_second_expert(pipe: Any) -> bool:
+    """Wan 2.2 pipelines carry ``transformer_2`` (the low-noise expert); LoRAs go into both."""
+    return getattr(pipe, "transformer_2", None) is not None
+
+
+def _adapter_present(pipe: Any, adapter_name: str) -> bool:
+    return any(adapter_name in names for names in pipe.get_list_adapters().values())
+
+
+def load_adapter(pipe: Any, path: Path, adapter_name: str) -> None:
+    """Load ``path`` into ``pipe`` as ``adapter_name``; on failure remove any partial adapter."""
+    targets = [{}] + ([{"load_into_transformer_2": True}] if _has_second_expert(pipe) else [])
+    try:
+        for extra in targets:
+            pipe.load_lora_weights(str(path), adapter_name=adapter_name, **extra)
+    except Exception as error:  # diffusers/peft/safetensors raise many types for a bad file
+        if _adapter_present(pipe, adapter_name):
+            pipe.delete_adapters([adapter_name])
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise VgenError(f"LoRA file {path}: cannot load it into {type(pipe).__name__} ({reason})") from error
+    if not _adapter_present(pipe, adapter_name):
+        raise VgenError(f"LoRA file {path}: none of its keys fit {type(pipe).__name__}")
+
+
+def set_weights(pipe: Any, adapter_names: list[str], weights: list[float], *, enable: bool = False) -> None:
+    """Activate exactly ``adapter_names`` with ``weights`` (others loaded stay inactive)."""
+    try:
+        if enable:
+            pipe.enable_lora()
+        pipe.set_adapters(adapter_names, adapter_weights=weights)
+    except Exception as error:
+        raise VgenError(f"LoRA adapters {adapter_names}: cannot set weights {weights} ({error})") from error
+
+
+def disable(pipe: Any) -> None:
+    pipe.disable_lora()
+
+
+def delete(pipe: Any, adapter_names: list[str]) -> None:
+    present = [name for name in adapter_names if _adapter_present(pipe, name)]
+    if present:
+        pipe.delete_adapters(present)

@@ -1,0 +1,46 @@
+"""How a LoRA preset changes the job prompt: replace it (``full``) or wrap it (prefix/suffix)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def strip_comment_lines(text: str | None) -> str:
+    """Drop ``#`` comment lines (Wan2GP presets keep usage notes there) and join the rest with spaces."""
+    if not text:
+        return ""
+    lines = (line.strip() for line in text.replace("\r", "").split("\n"))
+    return " ".join(line for line in lines if line and not line.startswith("#"))
+
+
+@dataclass(frozen=True)
+class PromptTransform:
+    full: str | None = None
+    prefix: str = ""
+    suffix: str = ""
+
+    @classmethod
+    def from_preset(
+        cls, prompt: str | None, full_prompt: bool, prefix: str = "", suffix: str = ""
+    ) -> "PromptTransform":
+        """Wan2GP semantics: ``prompt`` replaces the job prompt when ``full_prompt``, else it is a prefix."""
+        text = strip_comment_lines(prompt)
+        if full_prompt and text:
+            return cls(full=text)
+        return cls(prefix=" ".join(p for p in (text, strip_comment_lines(prefix)) if p), suffix=strip_comment_lines(suffix))
+
+    @property
+    def is_identity(self) -> bool:
+        return self.full is None and not self.prefix and not self.suffix
+
+    def apply(self, prompt: str) -> str:
+        if self.full is not None:
+            return self.full
+        return " ".join(part for part in (self.prefix, prompt.strip(), self.suffix) if part)
+
+    def to_payload(self) -> dict | None:
+        if self.is_identity:
+            return None
+        if self.full is not None:
+            return {"full": self.full}
+        return {"prefix": self.prefix, "suffix": self.suffix}

@@ -1,0 +1,132 @@
+"""The run's JSONL manifest: one row per finished job, appended only after its artifacts are durable.
+
+Schema: docs/MANIFEST.md, kept in sync with docs/manifest.schema.json (tests validate rows against it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from vgen.hashing import payload_hash
+
+MANIFEST_RELATIVE_PATH = Path("manifests") / "run_history.jsonl"
+SAVE_METHODS = ("save_video", "save_image", "save_audio", "save_mask_archive")
+
+
+@lru_cache(maxsize=1)
+def package_versions() -> dict[str, str | None]:
+    """Versions of vgen and the model stack, read from package metadata (no heavy imports)."""
+    versions: dict[str, str | None] = {}
+    for name in ("vgen", "torch", "diffusers", "transformers"):
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def utc_timestamp() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def adapter_payload_hashes(adapter_payloads: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: payload_hash(payload) for name, payload in adapter_payloads.items()}
+
+
+class ManifestRecorder:
+    """Wraps a media context so that every ``save_*`` call is captured as an artifact of this job.
+
+    Only what the context wrote can reach the manifest: the rows are built from ``artifacts``.
+    """
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+        self.artifacts: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._context, name)
+        if name not in SAVE_METHODS:
+            return attribute
+
+        def capture(*args: Any, **kwargs: Any) -> Any:
+            artifact = attribute(*args, **kwargs)
+            if artifact is not None:
+                self.artifacts.append(artifact)
+            return artifact
+
+        return capture
+
+
+class ManifestLog:
+    """Append-only JSONL file; each append is flushed, fsynced and serialised with an exclusive lock."""
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / MANIFEST_RELATIVE_PATH
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+        with open(self.path, "a", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return list(read_rows(self.path))
+
+
+def read_rows(path: str | os.PathLike) -> Iterable[dict[str, Any]]:
+    """Rows of a manifest; a torn last line (a process killed mid-write) is ignored."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def build_row(
+    *,
+    run_id: str,
+    job_id: str,
+    job_index: int,
+    status: str,
+    metadata_mode: str,
+    run_dir: Path,
+    inputs: Mapping[str, Any],
+    adapter_payloads: Mapping[str, Any],
+    timings: Mapping[str, float],
+    artifacts: Iterable[Any] = (),
+    error: BaseException | None = None,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run_id": run_id,
+        "job_id": job_id,
+        "job_index": job_index,
+        "timestamp": utc_timestamp(),
+        "status": status,
+        "metadata_mode": metadata_mode,
+        "artifacts": [artifact.to_row(run_dir) for artifact in artifacts] if error is None else [],
+        "inputs": dict(inputs),
+        "adapter_payload_hashes": adapter_payload_hashes(adapter_payloads),
+        "timings": {name: round(float(value), 4) for name, value in timings.items()},
+        "versions": package_versions(),
+    }
+    if error is not None:
+        row["error"] = {"type": type(error).__name__, "message": str(error)}
+    return row

@@ -1,0 +1,187 @@
+"""What a matting job asks for (:class:`MatteRequest`) and its validated, decoded inputs.
+
+Everything here runs before any model loads, so a bad file or option fails fast with a
+:class:`ConfigError` naming the field and the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple, Union
+
+import numpy as np
+
+from vgen.devices import DEVICE_PATTERN
+from vgen.errors import ConfigError
+from vgen.matte.audio import AudioStreamInfo, probe_audio_streams
+from vgen.matte.reader import read_clip
+from vgen.matte.trimap import adjust_mask
+
+TARGETS = ("foreground", "background")
+MASK_TYPES = ("alpha", "greenscreen")
+MAX_TARGET_SIDE = 8192
+_SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+@dataclass
+class MatteRequest:
+    """One matting job. ``end_frame`` is exclusive (None = to the end); ``target_size`` is None
+    (keep), ``"WxH"`` or a maximum side in pixels; ``target="background"`` inverts the alpha."""
+
+    video: str
+    mask: str
+    start_frame: int = 0
+    end_frame: Optional[int] = None
+    target_size: Union[None, str, int] = None
+    target: str = "foreground"
+    mask_type: str = "alpha"
+    erode_kernel: int = 0
+    dilate_kernel: int = 0
+    resize_mask: bool = False
+    device: str = "auto"
+
+
+@dataclass
+class MatteInputs:
+    """Decoded inputs at the working size: ``masks`` is (1, H, W) for a first-frame mask image or
+    (F, H, W) for a per-frame mask video, float32 in [0, 1], erode/dilate already applied."""
+
+    frames: np.ndarray
+    fps: Optional[float]
+    masks: np.ndarray
+    audio_streams: List[AudioStreamInfo] = field(default_factory=list)
+    source_size: Tuple[int, int] = (0, 0)  # (H, W) before any target_size resize
+
+    @property
+    def is_mask_video(self) -> bool:
+        return self.masks.shape[0] == self.frames.shape[0]
+
+    @property
+    def first_mask(self) -> np.ndarray:
+        return self.masks[0]
+
+
+def validate_request(request: MatteRequest) -> None:
+    """Check the options that need no file access."""
+    if request.target not in TARGETS:
+        raise ConfigError(f"target: expected one of {', '.join(TARGETS)}, got {request.target!r}")
+    if request.mask_type not in MASK_TYPES:
+        raise ConfigError(f"mask_type: expected one of {', '.join(MASK_TYPES)}, got {request.mask_type!r}")
+    if not DEVICE_PATTERN.match(str(request.device)):
+        raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {request.device!r}")
+    for name in ("erode_kernel", "dilate_kernel"):
+        value = getattr(request, name)
+        if not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{name}: expected a kernel size >= 0 (0 = off), got {value!r}")
+    if not isinstance(request.start_frame, int) or request.start_frame < 0:
+        raise ConfigError(f"start_frame: expected an integer >= 0, got {request.start_frame!r}")
+    if request.end_frame is not None and (
+        not isinstance(request.end_frame, int) or request.end_frame <= request.start_frame
+    ):
+        raise ConfigError(
+            f"end_frame: expected None or an integer > start_frame ({request.start_frame}), got {request.end_frame!r}"
+        )
+    if request.target_size is not None:
+        resolve_target_size(request.target_size, (2, 2))
+
+
+def resolve_target_size(spec: Union[None, str, int], source_hw: Tuple[int, int]) -> Tuple[int, int]:
+    """(H, W) to work at: ``None`` keeps ``source_hw``; ``"WxH"`` is exact; an int (or digit
+    string) is the longest side, the other side scaled to keep the aspect ratio, rounded to even."""
+    if spec is None:
+        return source_hw
+    if isinstance(spec, bool):
+        raise ConfigError(f"target_size: expected None, 'WxH' or a maximum side, got {spec!r}")
+    text = str(spec).strip()
+    exact = _SIZE_PATTERN.match(text)
+    if exact:
+        width, height = int(exact.group(1)), int(exact.group(2))
+        _check_side(spec, width)
+        _check_side(spec, height)
+        return height, width
+    if not text.isdigit():
+        raise ConfigError(f"target_size: expected None, 'WxH' (e.g. '832x480') or a maximum side (e.g. 832), got {spec!r}")
+    side = int(text)
+    _check_side(spec, side)
+    height, width = source_hw
+    scale = side / max(height, width)
+    return _even(height * scale), _even(width * scale)
+
+
+def _check_side(spec, side: int) -> None:
+    if side <= 0 or side % 2 or side > MAX_TARGET_SIDE:
+        raise ConfigError(f"target_size: {spec!r}: every side must be positive, even and <= {MAX_TARGET_SIDE}")
+
+
+def _even(value: float) -> int:
+    return max(2, int(round(value / 2.0)) * 2)
+
+
+def load_inputs(request: MatteRequest) -> MatteInputs:
+    """Validate ``request`` and decode its video range, mask(s) and audio stream list."""
+    validate_request(request)
+    clip = read_clip(request.video, "video", request.start_frame, request.end_frame)
+    frames = clip.frames
+    source_hw = frames.shape[1:3]
+    frame_count = frames.shape[0]
+
+    masks = _read_masks(request, frame_count)
+    masks = _match_mask_size(request, masks, source_hw)
+    masks = adjust_mask(masks, request.erode_kernel, request.dilate_kernel)
+    if not np.any(masks > 0.5):
+        raise ConfigError(
+            f"erode_kernel: eroding {request.mask} by {request.erode_kernel} px leaves an empty mask; use a smaller kernel"
+        )
+
+    working_hw = resolve_target_size(request.target_size, source_hw)
+    if working_hw != source_hw:
+        frames = _resize(frames, working_hw, "bilinear")
+        masks = _resize(masks, working_hw, "bilinear")
+    return MatteInputs(
+        frames=frames,
+        fps=clip.fps,
+        masks=masks,
+        audio_streams=probe_audio_streams(request.video),
+        source_size=source_hw,
+    )
+
+
+def _read_masks(request: MatteRequest, frame_count: int) -> np.ndarray:
+    """The first-frame mask (1, H, W), or the mask video's frames aligned with the video range
+    (mask video frame i belongs to video frame i)."""
+    mask = read_clip(request.mask, "mask", as_mask=True)
+    masks = mask.frames
+    if mask.total_frames > 1:
+        needed = request.start_frame + frame_count
+        if mask.total_frames < needed:
+            raise ConfigError(
+                f"mask: mask video {request.mask} has {mask.total_frames} frames but the frame range needs "
+                f"frames up to {needed} of {request.video}"
+            )
+        masks = masks[request.start_frame : needed]
+    if not np.any(masks > 0.5):
+        raise ConfigError(f"mask: {request.mask} is empty (no pixel above 0.5); white/opaque marks the subject")
+    return masks
+
+
+def _match_mask_size(request: MatteRequest, masks: np.ndarray, video_hw) -> np.ndarray:
+    mask_hw = masks.shape[1:3]
+    if mask_hw == tuple(video_hw):
+        return masks
+    if not request.resize_mask:
+        raise ConfigError(
+            f"mask: {request.mask} is {mask_hw[1]}x{mask_hw[0]} but {request.video} frames are "
+            f"{video_hw[1]}x{video_hw[0]} (WxH); provide a mask of the frame size or set resize_mask: true"
+        )
+    return _resize(masks, tuple(video_hw), "nearest")
+
+
+def _resize(stack: np.ndarray, hw: Tuple[int, int], method: str) -> np.ndarray:
+    """Resize (F, H, W[, C]) frames or masks to ``hw`` with Pillow, keeping the dtype."""
+    from PIL import Image
+
+    resample = Image.Resampling.NEAREST if method == "nearest" else Image.Resampling.BILINEAR
+    height, width = hw
+    resized = [np.asarray(Image.fromarray(item).resize((width, height), resample)) for item in stack]
+    return np.stack(resized).astype(stack.dtype, copy=False)

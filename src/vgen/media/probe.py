@@ -1,0 +1,67 @@
+"""Read media back with PyAV: stream facts for checks/manifests, decoded frames for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePath
+from typing import Any
+
+from vgen.errors import ConfigError
+
+
+def _fraction(value) -> float | None:
+    return float(value) if value else None
+
+
+def _count_frames(path: Path, index: int) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.demux(container.streams[index]) if _.size)
+
+
+def probe(path: str | PurePath) -> dict[str, Any]:
+    """Format name, duration, global tags and per-stream facts (codec_name, width, height, fps,
+    frames, pix_fmt, sample_rate, channels, language, tags) of a media file."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    with av.open(str(path)) as container:
+        streams = []
+        for stream in container.streams:
+            context = stream.codec_context
+            info: dict[str, Any] = {
+                "index": stream.index,
+                "type": stream.type,
+                "codec_name": context.name,
+                "language": stream.language,
+                "tags": dict(stream.metadata),
+                "duration_s": float(stream.duration * stream.time_base) if stream.duration else None,
+            }
+            if stream.type == "video":
+                info.update(width=context.width, height=context.height, pix_fmt=context.pix_fmt,
+                            fps=_fraction(stream.average_rate or stream.guessed_rate), frames=stream.frames or None)
+            elif stream.type == "audio":
+                info.update(sample_rate=context.sample_rate, channels=context.channels)
+            streams.append(info)
+        result = {
+            "format_name": container.format.name,
+            "duration_s": container.duration / 1_000_000 if container.duration else None,
+            "tags": dict(container.metadata),
+            "streams": streams,
+        }
+    for info in streams:  # containers like mkv/webm store no frame count: count packets
+        if info["type"] == "video" and not info["frames"]:
+            info["frames"] = _count_frames(path, info["index"])
+    return result
+
+
+def decode_video(path: str | PurePath) -> "np.ndarray":  # noqa: F821
+    """All frames of the first video stream as (F, H, W, 3) uint8 RGB."""
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    return np.stack(frames)

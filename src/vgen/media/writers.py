@@ -1,0 +1,419 @@
+"""Every byte vgen persists goes through here: temp file in the target dir, ``os.replace``, retries.
+
+A write is ``atomic_write(final, produce)``: ``produce(temp_path)`` writes the whole file, then the
+temp file is renamed over ``final``. An ``OSError`` anywhere in an attempt removes the temp file,
+logs a warning naming the path and retries with exponential backoff; after the last attempt it
+becomes :class:`MediaWriteError`. Other errors (bad input, an encoder refusing its settings) are
+not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from vgen.config.schema import OutputConfig
+from vgen.errors import MediaWriteError, VgenError
+from vgen.media import ffmpeg
+from vgen.media.formats import AUDIO_FORMATS, CONTAINERS, IMAGE_FORMATS, VIDEO_CODECS, chroma_subsampling
+from vgen.media.frames import FrameSource, to_uint8_frame
+from vgen.media.metadata_io import (
+    EmbeddedMetadata,
+    append_wav_chunks,
+    ffmetadata_text,
+    jpeg_with_comments,
+    png_info,
+    webp_xmp,
+)
+
+LOGGER = logging.getLogger("vgen.media")
+NVENC_DEVICE_HINTS = ("libcuda", "nvenc", "no capable devices", "cuda", "openencodesessionex")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 3  # attempts after the first
+    delay_s: float = 0.2  # doubled after every failed attempt
+
+    @classmethod
+    def from_settings(cls, settings: OutputConfig) -> "RetryPolicy":
+        return cls(retries=settings.retries, delay_s=settings.retry_delay_s)
+
+
+def temp_path_for(final: Path) -> Path:
+    """A hidden sibling of ``final`` that keeps its suffix (ffmpeg and soundfile read it)."""
+    return final.with_name(f".{final.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{final.suffix}")
+
+
+def _replace(source: Path, target: Path) -> None:
+    """The publishing rename (one seam, so tests can inject failures)."""
+    os.replace(source, target)
+
+
+def atomic_write(
+    final: Path,
+    produce: Callable[[Path], Any],
+    *,
+    policy: RetryPolicy = RetryPolicy(),
+    logger: logging.Logger | None = None,
+) -> Any:
+    """Run ``produce(temp)`` and rename temp -> ``final``, retrying on ``OSError``; returns produce's result."""
+    logger = logger or LOGGER
+    final = Path(final)
+    attempts = policy.retries + 1
+    for attempt in range(1, attempts + 1):
+        temp = temp_path_for(final)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            result = produce(temp)
+            _replace(temp, final)
+            return result
+        except OSError as exc:
+            logger.warning("writing %s failed (attempt %d/%d): %s", final, attempt, attempts, exc)
+            if attempt == attempts:
+                raise MediaWriteError(f"could not write {final} after {attempts} attempt(s): {exc}") from exc
+            time.sleep(policy.delay_s * 2 ** (attempt - 1))
+        finally:
+            temp.unlink(missing_ok=True)
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- video
+
+
+def _rate(fps: float) -> str:
+    fraction = Fraction(fps).limit_denominator(1001)
+    return f"{fraction.numerator}/{fraction.denominator}"
+
+
+def padded_size(width: int, height: int, pix_fmt: str) -> tuple[int, int]:
+    """The frame size the pix_fmt's chroma subsampling needs (odd sizes grow by padding)."""
+    sub_w, sub_h = chroma_subsampling(pix_fmt)
+    return -(-width // sub_w) * sub_w, -(-height // sub_h) * sub_h
+
+
+def video_codec_args(settings: OutputConfig) -> list[str]:
+    codec = VIDEO_CODECS[settings.codec]
+    args = ["-c:v", settings.codec, "-pix_fmt", settings.pix_fmt, *codec.fixed_args]
+    if settings.crf is not None:
+        args += [codec.crf_flag, str(settings.crf), *codec.crf_args]
+    if settings.quality is not None:
+        args += [codec.quality_flag, str(settings.quality)]
+    if settings.preset is not None:
+        args += [codec.preset_flag, str(settings.preset)]
+    if settings.profile is not None:
+        args += [codec.profile_flag, str(settings.profile)]
+    if settings.tag:
+        args += ["-tag:v", settings.tag]
+    return args + list(settings.extra_args)
+
+
+def audio_codec_args(container: str) -> list[str]:
+    spec = CONTAINERS[container]
+    return ["-c:a", spec.audio_encoder, *spec.audio_args]
+
+
+@dataclass(frozen=True)
+class EncodedVideo:
+    width: int
+    height: int
+    frames: int
+    source_width: int
+    source_height: int
+
+
+class _AudioInput:
+    """An audio track for muxing: a file path, or ``(samples, sample_rate)`` staged as a float WAV."""
+
+    def __init__(self, audio: Any, directory: Path):
+        self._staged: Path | None = None
+        if isinstance(audio, (str, os.PathLike)):
+            self.path = Path(audio)
+            if not self.path.is_file():
+                raise MediaWriteError(f"audio file to mux not found: {self.path}")
+            return
+        if isinstance(audio, dict):
+            audio = (audio["samples"], audio["sample_rate"])
+        samples, rate = audio
+        import soundfile
+
+        handle, name = tempfile.mkstemp(prefix=".vgen-audio-", suffix=".wav", dir=directory)
+        os.close(handle)
+        self._staged = self.path = Path(name)
+        soundfile.write(name, _as_audio_array(samples), int(rate), format="WAV", subtype="FLOAT")
+
+    def close(self) -> None:
+        if self._staged is not None:
+            self._staged.unlink(missing_ok=True)
+
+
+def _hardware_hint(settings: OutputConfig, message: str) -> str:
+    if VIDEO_CODECS[settings.codec].hardware and any(h in message.lower() for h in NVENC_DEVICE_HINTS):
+        return (
+            f"output.codec {settings.codec}: NVENC encoding failed; no usable NVIDIA GPU/driver here "
+            f"(choose a CPU preset such as output=mp4_h264). ffmpeg said: {message}"
+        )
+    return message
+
+
+def _encode_video(
+    source: FrameSource,
+    temp: Path,
+    *,
+    settings: OutputConfig,
+    fps: float,
+    metadata: EmbeddedMetadata | None,
+    audio_path: Path | None,
+) -> EncodedVideo:
+    width, height = source.width, source.height
+    out_w, out_h = padded_size(width, height, settings.pix_fmt)
+    container = CONTAINERS[settings.container]
+    inputs = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", _rate(fps), "-i", "pipe:0"]
+    maps = ["-map", "0:v:0"]
+    meta_file = None
+    if audio_path is not None:
+        inputs += ["-i", str(audio_path)]
+        maps += ["-map", "1:a:0"]
+    if metadata is not None:
+        meta_file = temp.with_name(temp.name + ".ffmeta")
+        meta_file.write_text(ffmetadata_text(metadata), encoding="utf-8")
+        inputs += ["-f", "ffmetadata", "-i", str(meta_file)]
+        maps += ["-map_metadata", str(1 + (audio_path is not None))]
+    filters = ["-vf", f"pad={out_w}:{out_h}:0:0"] if (out_w, out_h) != (width, height) else []
+    audio = audio_codec_args(settings.container) if audio_path is not None else []
+    command = [
+        ffmpeg.ffmpeg_exe(), *ffmpeg.BASE_ARGS, *inputs, *maps, *filters, *video_codec_args(settings), *audio,
+        *container.muxer_args, "-f", container.muxer, str(temp),
+    ]
+    count = 0
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr,
+                                env=ffmpeg.ffmpeg_env())
+        try:
+            try:
+                for frame in source:
+                    if frame.shape[:2] != (height, width):
+                        raise MediaWriteError(
+                            f"{temp.name}: frame {count} is {frame.shape[1]}x{frame.shape[0]}, expected {width}x{height}"
+                        )
+                    proc.stdin.write(frame.data)
+                    count += 1
+            except BrokenPipeError:
+                pass  # ffmpeg exited early; its stderr says why
+            finally:
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            if meta_file is not None:
+                meta_file.unlink(missing_ok=True)
+        if code != 0:
+            stderr.seek(0)
+            message = ffmpeg.stderr_tail(stderr.read().decode("utf-8", "replace"))
+            raise VgenError(_hardware_hint(settings, f"ffmpeg ({settings.codec}) failed writing {temp.name}: {message}"))
+    return EncodedVideo(out_w, out_h, count, width, height)
+
+
+def write_video(
+    frames: Any,
+    path: Path,
+    *,
+    settings: OutputConfig,
+    fps: float,
+    metadata: EmbeddedMetadata | None = None,
+    audio: Any = None,
+    policy: RetryPolicy = RetryPolicy(),
+    logger: logging.Logger | None = None,
+) -> EncodedVideo:
+    """Encode ``frames`` to ``path`` (suffix must match the container), optionally muxing ``audio``."""
+    source = frames if isinstance(frames, FrameSource) else FrameSource(frames)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    audio_input = _AudioInput(audio, path.parent) if audio is not None else None
+    try:
+        return atomic_write(
+            path,
+            lambda temp: _encode_video(
+                source, temp, settings=settings, fps=fps, metadata=metadata,
+                audio_path=audio_input.path if audio_input else None,
+            ),
+            policy=policy,
+            logger=logger,
+        )
+    finally:
+        if audio_input is not None:
+            audio_input.close()
+
+
+def mux_audio(
+    video_path: Path,
+    audio: Any,
+    *,
+    out_path: Path | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    logger: logging.Logger | None = None,
+) -> Path:
+    """Put ``audio`` (a file path or ``(samples, sample_rate)``) into an existing video, copying its
+    video stream and tags; writes ``out_path`` (default: replaces ``video_path``) atomically.
+
+    Audio codec by container: aac for mp4/mov, opus for webm, flac for mkv.
+    """
+    video_path = Path(video_path)
+    out_path = Path(out_path or video_path)
+    container = next((c for c in CONTAINERS.values() if c.suffix == video_path.suffix.lower()), None)
+    if container is None:
+        raise MediaWriteError(f"cannot mux audio into {video_path}: unknown container {video_path.suffix!r}")
+    audio_input = _AudioInput(audio, out_path.parent)
+    try:
+        def produce(temp: Path) -> None:
+            ffmpeg.run_ffmpeg(
+                ["-i", str(video_path), "-i", str(audio_input.path), "-map", "0:v:0", "-map", "1:a:0",
+                 "-map_metadata", "0", "-c:v", "copy", *audio_codec_args(container.name), *container.muxer_args,
+                 "-f", container.muxer, str(temp)],
+                what=out_path,
+            )
+
+        atomic_write(out_path, produce, policy=policy, logger=logger)
+    finally:
+        audio_input.close()
+    return out_path
+
+
+# ---------------------------------------------------------------- images, audio, archives, sidecars
+
+
+def to_pil_image(image: Any):
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image
+    return Image.fromarray(to_uint8_frame(image, channels=(1, 3, 4)))
+
+
+def write_image(
+    image: Any,
+    path: Path,
+    *,
+    settings: OutputConfig,
+    metadata: EmbeddedMetadata | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    logger: logging.Logger | None = None,
+):
+    """Write a PIL image or HxWx{1,3,4} array as ``settings.image_format``; returns the PIL image written."""
+    import io
+
+    pil_format = IMAGE_FORMATS[settings.image_format][0]
+    picture = to_pil_image(image)
+    if pil_format == "JPEG" and picture.mode not in ("RGB", "L"):
+        picture = picture.convert("RGB")
+
+    def produce(temp: Path) -> None:
+        if pil_format == "PNG":
+            picture.save(temp, "PNG", pnginfo=png_info(metadata) if metadata else None)
+        elif pil_format == "JPEG":
+            buffer = io.BytesIO()
+            picture.save(buffer, "JPEG", quality=settings.image_quality)
+            data = buffer.getvalue()
+            temp.write_bytes(jpeg_with_comments(data, metadata) if metadata else data)
+        else:
+            extra = {"xmp": webp_xmp(metadata)} if metadata else {}
+            picture.save(temp, "WEBP", quality=settings.image_quality, **extra)
+
+    atomic_write(Path(path), produce, policy=policy, logger=logger)
+    return picture
+
+
+def _as_audio_array(samples: Any):
+    import numpy as np
+
+    if hasattr(samples, "detach"):
+        samples = samples.detach().cpu().numpy()
+    array = np.asarray(samples, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise MediaWriteError(f"audio samples must be (N,) or (N, C), got shape {array.shape}")
+    return array
+
+
+def write_audio(
+    samples: Any,
+    path: Path,
+    *,
+    sample_rate: int,
+    settings: OutputConfig,
+    metadata: EmbeddedMetadata | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    logger: logging.Logger | None = None,
+) -> tuple[int, int, int]:
+    """Write float samples as ``settings.audio_format``; returns (sample_rate, channels, frames) written."""
+    import soundfile
+
+    array = _as_audio_array(samples)
+    rate = int(sample_rate)
+    if settings.audio_sample_rate and settings.audio_sample_rate != rate:
+        array, rate = ffmpeg.resample_audio(array, rate, settings.audio_sample_rate), settings.audio_sample_rate
+    sf_format = AUDIO_FORMATS[settings.audio_format][0]
+
+    def produce(temp: Path) -> None:
+        with soundfile.SoundFile(temp, "w", samplerate=rate, channels=array.shape[1], format=sf_format,
+                                 subtype=settings.audio_subtype) as handle:
+            if metadata and sf_format != "WAV":
+                handle.comment = metadata.entries["metadata"]
+            handle.write(array)
+        if metadata and sf_format == "WAV":
+            append_wav_chunks(temp, metadata)
+
+    atomic_write(Path(path), produce, policy=policy, logger=logger)
+    return rate, array.shape[1], array.shape[0]
+
+
+def write_archive(
+    path: Path,
+    members: Callable[[], Iterable[tuple[str, bytes]]],
+    *,
+    policy: RetryPolicy = RetryPolicy(),
+    logger: logging.Logger | None = None,
+) -> int:
+    """A ZIP of ``members()`` (called once per attempt, streamed one member at a time); returns the count."""
+    import zipfile
+
+    def produce(temp: Path) -> int:
+        count = 0
+        with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, data in members():
+                archive.writestr(name, data)
+                count += 1
+        return count
+
+    return atomic_write(Path(path), produce, policy=policy, logger=logger)
+
+
+def write_metadata_bundle(
+    path: Path,
+    document: dict,
+    *,
+    policy: RetryPolicy = RetryPolicy(),
+    logger: logging.Logger | None = None,
+) -> Path:
+    """A JSON sidecar (indent 2), written atomically like the media it describes."""
+    import json
+
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"), policy=policy, logger=logger)
+    return Path(path)

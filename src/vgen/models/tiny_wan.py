@@ -1,0 +1,94 @@
+"""The built-in offline model: a Wan-architecture ``WanPipeline`` with tiny configs and seeded weights.
+
+Its output is noise. It exists so the whole runner (loading, denoising loop, callbacks, LoRA,
+encoding, manifest) can run on a CPU with no network. It is built once into the cache dir and then
+loaded with ``from_pretrained`` like any real checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+TINY_WAN_VERSION = "1"  # bump when the recipe below changes, so caches rebuild
+_VOCAB_WORDS = (
+    "a the of and in on at with through over under from to by for is are red blue green white black "
+    "fox dog cat boat sea wave waves coast rocky street rain rainy snow fresh dawn night city forest "
+    "running drifting crashing flying walking aerial shot close up cinematic light sun moon sky paper "
+    "blurry low quality distorted smoke test one two three"
+).split()
+
+
+def default_cache_root() -> Path:
+    """``$VGEN_CACHE_DIR`` or ``~/.cache/vgen`` (``$XDG_CACHE_HOME`` honoured)."""
+    if env := os.environ.get("VGEN_CACHE_DIR"):
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "vgen"
+
+
+def tiny_wan_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_root()
+    return root / "models" / f"tiny_wan-v{TINY_WAN_VERSION}"
+
+
+def ensure_tiny_wan(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Return the tiny pipeline's directory, building it first if needed (atomic: temp dir + rename)."""
+    target = tiny_wan_dir(cache_dir)
+    if (target / "model_index.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny_wan-", dir=target.parent))
+    try:
+        build_tiny_wan_pipeline().save_pretrained(staging)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / "model_index.json").is_file():  # lost a race only if the winner finished
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _tiny_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.WordPieceTrainer(vocab_size=256, special_tokens=["<pad>", "</s>", "<unk>"])
+    tokenizer.train_from_iterator([" ".join(_VOCAB_WORDS)] * 4, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=64
+    )
+
+
+def build_tiny_wan_pipeline():
+    """Build the tiny ``WanPipeline`` in memory with weights drawn from a fixed seed."""
+    import torch
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    tokenizer = _tiny_tokenizer()
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        )
+    )
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=7.0)
+    return WanPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
+    )

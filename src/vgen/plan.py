@@ -1,0 +1,30 @@
+"""The dry-run plan: what a run would do, printed without importing torch or loading any model."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from vgen.jobs import JobSpec
+
+
+def format_plan(cfg, jobs: Sequence[JobSpec], output_stem) -> str:
+    model = cfg.model
+    out = cfg.output
+    lines = [
+        "vgen dry run: nothing will be generated or written.",
+        f"model: {model.name} ({model.pipeline_class} from {model.source}"
+        f"{', revision ' + model.revision if model.revision else ''})",
+        f"runtime: device={cfg.runtime.device} dtype={cfg.runtime.dtype} offload={cfg.runtime.offload} "
+        f"vae_tiling={cfg.runtime.vae_tiling}",
+        f"output: {out.name} ({out.container}/{out.codec}, pix_fmt={out.pix_fmt}); metadata: {cfg.metadata.mode}; "
+        f"lora: {cfg.lora.name}; enhancer: {cfg.enhancer.backend}",
+        f"jobs: {len(jobs)}",
+    ]
+    for job in jobs:
+        s = job.settings
+        lines.append(
+            f"  [{job.index}] {job.job_id} seed={s['seed']} {s['width']}x{s['height']}x{s['num_frames']} "
+            f"steps={s['steps']} cfg={s['guidance_scale']} fps={s['fps']} -> "
+            f"<run_dir>/{output_stem(job)}.{out.container}\n      prompt: {job.prompt}"
+        )
+    return "\n".join(lines)

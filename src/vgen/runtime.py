@@ -1,0 +1,92 @@
+"""GenerationRuntime: run one job on the resident pipeline and hand back frames plus everything recorded."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from vgen.errors import ConfigError
+from vgen.jobs import JobSpec
+
+# A step hook sees diffusers' callback arguments; it may pause, abort or change adapter weights.
+StepHook = Callable[[Any, int, Any, dict], None]
+
+
+@dataclass
+class GenerationResult:
+    job: JobSpec
+    frames: Any  # numpy (F, H, W, 3) float32 in [0, 1]
+    seed: int
+    prompt: str
+    enhanced_prompt: str | None
+    adapter_payloads: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def check_job_shape(settings: Mapping[str, Any], model_cfg) -> None:
+    """Sizes the model can actually produce; raised per job so the rest of the queue still runs."""
+    for key in ("height", "width"):
+        value = settings[key]
+        if value <= 0 or value % model_cfg.size_multiple:
+            raise ConfigError(
+                f"job.{key}={value}: model {model_cfg.name} needs a positive multiple of {model_cfg.size_multiple}"
+            )
+    frames = settings["num_frames"]
+    if frames < 1 or (frames - 1) % model_cfg.frame_multiple:
+        raise ConfigError(
+            f"job.num_frames={frames}: model {model_cfg.name} needs {model_cfg.frame_multiple}*k+1 frames (e.g. 5, 9, 17, 81)"
+        )
+    if settings["steps"] < 1:
+        raise ConfigError(f"job.steps={settings['steps']}: must be >= 1")
+    if settings["fps"] <= 0:
+        raise ConfigError(f"job.fps={settings['fps']}: must be > 0")
+
+
+def draw_seed(requested: int) -> int:
+    """``-1`` draws a fresh seed (recorded in the manifest); anything else is used as given."""
+    return secrets.randbelow(2**31 - 1) if requested == -1 else requested
+
+
+class GenerationRuntime:
+    """Executes one job: seed, prompt, step hooks, the pipeline call. No I/O beyond the model."""
+
+    def __init__(self, pipe: Any, model_cfg, job: JobSpec, *, step_hooks: list[StepHook] = ()) -> None:
+        self.pipe = pipe
+        self.model_cfg = model_cfg
+        self.job = job
+        self.step_hooks = list(step_hooks)
+
+    def _on_step_end(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict) -> dict:
+        for hook in self.step_hooks:
+            hook(pipe, step, timestep, callback_kwargs)
+        return callback_kwargs
+
+    def run(self, *, prompt: str, seed: int, adapter_payloads: dict[str, Any]) -> GenerationResult:
+        import torch
+
+        settings = self.job.settings
+        check_job_shape(settings, self.model_cfg)
+        call_kwargs = dict(
+            prompt=prompt,
+            negative_prompt=settings["negative_prompt"] or None,
+            height=settings["height"],
+            width=settings["width"],
+            num_frames=settings["num_frames"],
+            num_inference_steps=settings["steps"],
+            guidance_scale=settings["guidance_scale"],
+            generator=torch.Generator(device="cpu").manual_seed(seed),
+            output_type="np",
+            callback_on_step_end=self._on_step_end,
+            **dict(self.model_cfg.pipeline_kwargs),
+        )
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = self.pipe(**call_kwargs)
+        frames = output.frames[0]
+        return GenerationResult(
+            job=self.job, frames=frames, seed=seed, prompt=settings["prompt"],
+            enhanced_prompt=None if prompt == settings["prompt"] else prompt,
+            adapter_payloads=adapter_payloads, timings={"generate_s": time.perf_counter() - started},
+        )
