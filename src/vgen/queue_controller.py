@@ -67,7 +67,7 @@ class QueueController:
                 log.exception("Job %s failed", job.job_id)
             else:
                 log.error("Job %s failed: %s", job.job_id, exc)
-            self.writer.submit(lambda: self._record_failure(job, exc))
+            self.writer.submit(lambda error=exc: self._record_failure(job, error))
             self.progress.job_finished(job.index, "failed", time.perf_counter() - started)
             return False
         self.writer.submit(lambda: self._persist(result))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vgen.errors import VgenError
+from vgen.lora.resolution import ResolvedLora
 
 
 def _has_second_expert(pipe: Any) -> bool:
@@ -35,14 +36,15 @@ def load_adapter(pipe: Any, path: Path, adapter_name: str) -> None:
         raise VgenError(f"LoRA file {path}: none of its keys fit {type(pipe).__name__}")
 
 
-def set_weights(pipe: Any, adapter_names: list[str], weights: list[float], *, enable: bool = False) -> None:
-    """Activate exactly ``adapter_names`` with ``weights`` (others loaded stay inactive)."""
+def set_weights(pipe: Any, entries: list[ResolvedLora], weights: list[float], *, enable: bool = False) -> None:
+    """Activate exactly the adapters of ``entries`` with ``weights`` (other loaded adapters go inactive)."""
     try:
         if enable:
             pipe.enable_lora()
-        pipe.set_adapters(adapter_names, adapter_weights=weights)
+        pipe.set_adapters([entry.adapter_name for entry in entries], adapter_weights=weights)
     except Exception as error:
-        raise VgenError(f"LoRA adapters {adapter_names}: cannot set weights {weights} ({error})") from error
+        files = ", ".join(str(entry.path) for entry in entries)
+        raise VgenError(f"LoRA file(s) {files}: cannot set weights {weights} ({error})") from error
 
 
 def disable(pipe: Any) -> None:

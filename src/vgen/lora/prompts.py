@@ -34,9 +34,14 @@ class PromptTransform:
         return self.full is None and not self.prefix and not self.suffix
 
     def apply(self, prompt: str) -> str:
+        """Prefix and prompt are joined by a space; a suffix starting with punctuation attaches directly."""
         if self.full is not None:
             return self.full
-        return " ".join(part for part in (self.prefix, prompt.strip(), self.suffix) if part)
+        text = " ".join(part for part in (self.prefix, prompt.strip()) if part)
+        if not self.suffix:
+            return text
+        separator = "" if self.suffix[0] in ",.;:!?" or not text else " "
+        return f"{text}{separator}{self.suffix}"
 
     def to_payload(self) -> dict | None:
         if self.is_identity:

@@ -70,24 +70,26 @@ class MediaPersistenceContext:
     # ------------------------------------------------------------ public API
 
     def save_video(self, frames, path, *, metadata: dict | None = None, fps: float | None = None, role: str = "video",
-                   audio=None, overrides: dict | None = None) -> Artifact:
+                   audio=None, overrides: dict | None = None, audio_language: str | None = None) -> Artifact:
         """Encode ``frames`` ((F,H,W,3) uint8 or [0,1] float, or an iterable of HxWx3 frames).
 
         The container decides the suffix of ``path``; ``output.fps`` (when set) wins over ``fps``.
-        ``audio`` (a file path or ``(samples, sample_rate)``) is muxed in (aac/opus/flac by container).
+        ``audio`` (a file path or ``(samples, sample_rate)``) is muxed in (aac/opus/flac by container),
+        its stream tagged with ``audio_language`` (ISO 639-2, e.g. "eng") when given.
         """
         settings = self._settings_for(overrides)
         final = Path(path).with_suffix(CONTAINERS[settings.container].suffix).absolute()
         rate = float(settings.fps or fps or DEFAULT_FPS)
         encoded = writers.write_video(
             FrameSource(frames), final, settings=settings, fps=rate, metadata=self._embedded(metadata), audio=audio,
-            policy=self._policy(settings), logger=self.logger,
+            audio_language=audio_language, policy=self._policy(settings), logger=self.logger,
         )
         extra = {"encoder": settings.codec, "pix_fmt": settings.pix_fmt}
         if (encoded.width, encoded.height) != (encoded.source_width, encoded.source_height):
             extra["source_size"] = [encoded.source_width, encoded.source_height]
         if audio is not None:
             extra["audio_codec"] = CONTAINERS[settings.container].audio_encoder
+            extra["audio_language"] = audio_language
         artifact = Artifact(
             role=role, path=final, kind="video", container=settings.container,
             codec=VIDEO_CODECS[settings.codec].family, width=encoded.width, height=encoded.height,
@@ -142,7 +144,7 @@ class MediaPersistenceContext:
         def members():
             for index, frame in enumerate(source):
                 buffer = io.BytesIO()
-                Image.fromarray(frame, mode="RGBA").save(buffer, "PNG")
+                Image.fromarray(frame).save(buffer, "PNG")
                 yield f"frame_{index:05d}.png", buffer.getvalue()
             if embedded is not None:
                 yield "metadata.json", embedded.entries["metadata"].encode("utf-8")

@@ -37,6 +37,8 @@ class FrameSource:
     """
 
     def __init__(self, frames: Any, *, channels: tuple[int, ...] = (3,)):
+        if getattr(frames, "ndim", 0) == 5 and frames.shape[0] == 1:  # a batch of one video
+            frames = frames[0]
         self._frames = frames
         self._channels = channels
         if hasattr(frames, "shape") or isinstance(frames, (list, tuple)):

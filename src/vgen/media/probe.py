@@ -16,7 +16,7 @@ def _count_frames(path: Path, index: int) -> int:
     import av
 
     with av.open(str(path)) as container:
-        return sum(1 for _ in container.demux(container.streams[index]) if _.size)
+        return sum(1 for packet in container.demux(container.streams[index]) if packet.size)
 
 
 def probe(path: str | PurePath) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def probe(path: str | PurePath) -> dict[str, Any]:
             info: dict[str, Any] = {
                 "index": stream.index,
                 "type": stream.type,
-                "codec_name": context.name,
+                "codec_name": context.codec.canonical_name,
                 "language": stream.language,
                 "tags": dict(stream.metadata),
                 "duration_s": float(stream.duration * stream.time_base) if stream.duration else None,

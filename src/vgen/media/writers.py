@@ -117,9 +117,9 @@ def video_codec_args(settings: OutputConfig) -> list[str]:
     return args + list(settings.extra_args)
 
 
-def audio_codec_args(container: str) -> list[str]:
+def audio_codec_args(container: str, language: str | None = None) -> list[str]:
     spec = CONTAINERS[container]
-    return ["-c:a", spec.audio_encoder, *spec.audio_args]
+    return ["-c:a", spec.audio_encoder, *spec.audio_args, *(["-metadata:s:a:0", f"language={language}"] if language else [])]
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,7 @@ def _encode_video(
     fps: float,
     metadata: EmbeddedMetadata | None,
     audio_path: Path | None,
+    audio_language: str | None = None,
 ) -> EncodedVideo:
     width, height = source.width, source.height
     out_w, out_h = padded_size(width, height, settings.pix_fmt)
@@ -189,7 +190,7 @@ def _encode_video(
         inputs += ["-f", "ffmetadata", "-i", str(meta_file)]
         maps += ["-map_metadata", str(1 + (audio_path is not None))]
     filters = ["-vf", f"pad={out_w}:{out_h}:0:0"] if (out_w, out_h) != (width, height) else []
-    audio = audio_codec_args(settings.container) if audio_path is not None else []
+    audio = audio_codec_args(settings.container, audio_language) if audio_path is not None else []
     command = [
         ffmpeg.ffmpeg_exe(), *ffmpeg.BASE_ARGS, *inputs, *maps, *filters, *video_codec_args(settings), *audio,
         *container.muxer_args, "-f", container.muxer, str(temp),
@@ -237,6 +238,7 @@ def write_video(
     fps: float,
     metadata: EmbeddedMetadata | None = None,
     audio: Any = None,
+    audio_language: str | None = None,
     policy: RetryPolicy = RetryPolicy(),
     logger: logging.Logger | None = None,
 ) -> EncodedVideo:
@@ -250,7 +252,7 @@ def write_video(
             path,
             lambda temp: _encode_video(
                 source, temp, settings=settings, fps=fps, metadata=metadata,
-                audio_path=audio_input.path if audio_input else None,
+                audio_path=audio_input.path if audio_input else None, audio_language=audio_language,
             ),
             policy=policy,
             logger=logger,
@@ -265,6 +267,7 @@ def mux_audio(
     audio: Any,
     *,
     out_path: Path | None = None,
+    language: str | None = None,
     policy: RetryPolicy = RetryPolicy(),
     logger: logging.Logger | None = None,
 ) -> Path:
@@ -283,7 +286,7 @@ def mux_audio(
         def produce(temp: Path) -> None:
             ffmpeg.run_ffmpeg(
                 ["-i", str(video_path), "-i", str(audio_input.path), "-map", "0:v:0", "-map", "1:a:0",
-                 "-map_metadata", "0", "-c:v", "copy", *audio_codec_args(container.name), *container.muxer_args,
+                 "-map_metadata", "0", "-c:v", "copy", *audio_codec_args(container.name, language), *container.muxer_args,
                  "-f", container.muxer, str(temp)],
                 what=out_path,
             )

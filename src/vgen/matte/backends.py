@@ -1,0 +1,199 @@
+"""Matting backends: ``backend.run(inputs, request, progress=None) -> alpha (F, H, W) float32``.
+
+``guided``: no weights; refines a per-frame mask video into a soft alpha with the guided filter.
+``sam2_vitmatte``: SAM2 video tracking propagates the first-frame mask through the clip, then
+ViTMatte turns a trimap around each tracked mask into a soft alpha.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, Optional, Protocol
+
+import numpy as np
+
+from vgen.devices import resolve_placement
+from vgen.errors import CheckpointNotFoundError, ConfigError
+from vgen.matte.guided import refine_alpha
+from vgen.matte.request import MatteInputs, MatteRequest
+from vgen.matte.trimap import TRIMAP_BACKGROUND, TRIMAP_FOREGROUND, make_trimap
+
+ProgressFn = Callable[[int, int], None]
+"""Called as ``progress(frames_done, frames_total)`` after every frame."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class MatteBackend(Protocol):
+    name: str
+
+    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> np.ndarray: ...
+
+
+@dataclass
+class GuidedBackend:
+    """Guided-filter refinement of a per-frame mask video (radius in px, eps on [0, 1] colours)."""
+
+    radius: int = 4
+    eps: float = 1e-3
+    name: str = field(default="guided", init=False)
+
+    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> np.ndarray:
+        if not inputs.is_mask_video:
+            raise ConfigError(
+                f"mask: backend 'guided' refines a per-frame mask video, but {request.mask} is a single "
+                "image; give a mask video with one mask per frame, or use backend sam2_vitmatte to track "
+                "a first-frame mask"
+            )
+        total = inputs.frames.shape[0]
+        alpha = np.empty(inputs.masks.shape, dtype=np.float32)
+        for index in range(total):
+            alpha[index] = refine_alpha(inputs.frames[index], inputs.masks[index], self.radius, self.eps)
+            _report(progress, index + 1, total)
+        return alpha
+
+
+@dataclass
+class Sam2VitMatteBackend:
+    """SAM2 video propagation of the first mask + ViTMatte edge refinement.
+
+    ``sam2_model``/``vitmatte_model`` are local directories or Hugging Face ids already in the
+    cache (nothing is downloaded). ``trimap_erode``/``trimap_dilate`` size the unknown band that
+    ViTMatte resolves around each tracked mask.
+    """
+
+    sam2_model: str = "facebook/sam2.1-hiera-tiny"
+    vitmatte_model: str = "hustvl/vitmatte-small-composition-1k"
+    trimap_erode: int = 10
+    trimap_dilate: int = 10
+    cache_dir: Optional[str] = None
+    name: str = field(default="sam2_vitmatte", init=False)
+    _models: Optional[tuple] = field(default=None, init=False, repr=False)
+
+    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> np.ndarray:
+        import torch
+
+        if not np.any(inputs.first_mask > 0.5):
+            raise ConfigError(f"mask: the first frame of {request.mask} is empty; SAM2 needs the subject marked there")
+        device = _resolve_device(request.device)
+        sam2, vitmatte, vitmatte_processor = self._load(device)
+        tracked = self._track(sam2, inputs, device, progress)
+        total = 2 * inputs.frames.shape[0]
+        alpha = np.empty(tracked.shape, dtype=np.float32)
+        with torch.inference_mode():
+            for index, (frame, mask) in enumerate(zip(inputs.frames, tracked)):
+                alpha[index] = self._refine(vitmatte, vitmatte_processor, frame, mask, device)
+                _report(progress, inputs.frames.shape[0] + index + 1, total)
+        return alpha
+
+    def _load(self, device: str):
+        if self._models is None:
+            from transformers import Sam2VideoModel, VitMatteForImageMatting, VitMatteImageProcessor
+
+            sam2 = load_pretrained(Sam2VideoModel, self.sam2_model, "backend.sam2_model", self.cache_dir)
+            vitmatte = load_pretrained(
+                VitMatteForImageMatting, self.vitmatte_model, "backend.vitmatte_model", self.cache_dir
+            )
+            processor = load_pretrained(
+                VitMatteImageProcessor, self.vitmatte_model, "backend.vitmatte_model", self.cache_dir
+            )
+            self._models = (sam2.to(device).eval(), vitmatte.to(device).eval(), processor)
+        return self._models
+
+    def _track(self, sam2, inputs: MatteInputs, device: str, progress: Optional[ProgressFn]) -> np.ndarray:
+        """Binary (F, H, W) masks: the first mask fed to SAM2 as a prompt, then streamed frames.
+
+        The frames are preprocessed here (resize to the model's square input, ImageNet
+        normalisation, as ``Sam2VideoVideoProcessor`` does) because the transformers processor
+        classes require torchvision, which has no build matching this torch.
+        """
+        import torch
+        import torch.nn.functional as F
+        from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
+
+        frame_count, height, width = inputs.frames.shape[:3]
+        size = _square_size(sam2.config.image_size)
+        session = Sam2VideoInferenceSession(
+            video_height=height, video_width=width, inference_device=device, inference_state_device=device,
+            video_storage_device="cpu", dtype=torch.float32,
+        )  # fmt: skip
+        prompt = torch.from_numpy(inputs.first_mask > 0.5).float()[None, None].to(device)
+        prompt = F.interpolate(prompt, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        session.add_mask_inputs(session.obj_id_to_idx(1), 0, (prompt >= 0.5).float())
+        session.obj_with_new_inputs = [1]
+
+        mean = torch.tensor(IMAGENET_MEAN, device=device).view(3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=device).view(3, 1, 1)
+        tracked = np.empty((frame_count, height, width), dtype=bool)
+        with torch.inference_mode():
+            for index, frame in enumerate(inputs.frames):
+                pixels = torch.from_numpy(frame).to(device).permute(2, 0, 1)[None].float() / 255.0
+                pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+                output = sam2(inference_session=session, frame=((pixels[0] - mean) / std))
+                logits = F.interpolate(output.pred_masks[:1].float(), size=(height, width), mode="bilinear", align_corners=False)
+                tracked[index] = (logits[0, 0] > 0).cpu().numpy()
+                _report(progress, index + 1, 2 * frame_count)
+        return tracked
+
+    def _refine(self, vitmatte, processor, frame: np.ndarray, mask: np.ndarray, device: str) -> np.ndarray:
+        """ViTMatte alpha for one frame; sure foreground/background of the trimap stay 1/0."""
+        height, width = mask.shape
+        trimap = make_trimap(mask.astype(np.float32), self.trimap_erode, self.trimap_dilate)
+        encoded = processor(images=frame, trimaps=trimap, return_tensors="pt")
+        pixel_values = encoded["pixel_values"].to(device)
+        alpha = vitmatte(pixel_values=pixel_values).alphas[0, 0, :height, :width].float().cpu().numpy()
+        alpha = np.clip(alpha, 0.0, 1.0)
+        alpha[trimap == TRIMAP_FOREGROUND] = 1.0
+        alpha[trimap == TRIMAP_BACKGROUND] = 0.0
+        return alpha
+
+
+BACKENDS: Dict[str, type] = {"guided": GuidedBackend, "sam2_vitmatte": Sam2VitMatteBackend}
+
+
+def build_backend(name: str, **options: Any) -> MatteBackend:
+    """The backend called ``name`` configured with ``options`` (its dataclass fields)."""
+    if name not in BACKENDS:
+        raise ConfigError(f"backend.name: unknown matting backend {name!r}; expected one of {', '.join(BACKENDS)}")
+    backend_class = BACKENDS[name]
+    accepted = {item.name for item in fields(backend_class) if item.init}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"backend: option(s) {', '.join(unknown)} not accepted by backend {name!r} (accepted: {', '.join(sorted(accepted))})"
+        )
+    return backend_class(**options)
+
+
+def load_pretrained(model_class, source: str, field_name: str, cache_dir: Optional[str] = None):
+    """``model_class.from_pretrained`` from a local directory or the Hugging Face cache only."""
+    if Path(source).is_dir():
+        return model_class.from_pretrained(source)
+    try:
+        return model_class.from_pretrained(source, local_files_only=True, cache_dir=cache_dir)
+    except OSError as error:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        raise CheckpointNotFoundError(
+            f"{field_name}: checkpoint {source!r} not found locally (not a directory; not in the Hugging Face "
+            f"cache {cache_dir or HF_HUB_CACHE}). vgen never downloads at run time: fetch it with "
+            f"`huggingface-cli download {source}` (or `hf download {source}`), or set {field_name}=<local dir>"
+        ) from error
+
+
+def _resolve_device(device: str) -> str:
+    """auto -> cuda when available, else cpu; the same rules (and errors) as ``runtime.device``."""
+    runtime = SimpleNamespace(device=device, dtype="float32", offload="none", vae_tiling=False)
+    return resolve_placement(runtime).device
+
+
+def _square_size(image_size) -> int:
+    return int(image_size[0] if isinstance(image_size, (list, tuple)) else image_size)
+
+
+def _report(progress: Optional[ProgressFn], done: int, total: int) -> None:
+    if progress is not None:
+        progress(done, total)

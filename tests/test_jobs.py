@@ -1,0 +1,83 @@
+"""Job expansion: sources, repeats, deterministic ids, validation naming the key."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from vgen.errors import ConfigError
+from vgen.jobs import expand_jobs, read_prompts_file
+
+DEFAULTS = dict(prompt="", negative_prompt="", height=64, width=64, num_frames=9, steps=4, guidance_scale=5.0,
+                fps=16, seed=42)
+
+
+def queue(jobs=(), prompts_file=None, repeats=1):
+    return SimpleNamespace(jobs=list(jobs), prompts_file=prompts_file, repeats=repeats)
+
+
+def test_job_ids_are_deterministic_and_distinct():
+    first = expand_jobs(queue([{"prompt": "a"}, {"prompt": "b", "steps": 2}]), DEFAULTS)
+    second = expand_jobs(queue([{"prompt": "a"}, {"prompt": "b", "steps": 2}]), DEFAULTS)
+    assert [j.job_id for j in first] == [j.job_id for j in second]
+    assert first[0].job_id != first[1].job_id
+    assert first[1].settings["steps"] == 2 and first[0].settings["steps"] == 4
+
+
+def test_identical_jobs_get_suffixed_ids():
+    jobs = expand_jobs(queue([{"prompt": "same"}, {"prompt": "same"}]), DEFAULTS)
+    assert jobs[1].job_id == jobs[0].job_id + "-2"
+
+
+def test_repeats_multiply_and_vary_seed():
+    jobs = expand_jobs(queue([{"prompt": "a", "repeats": 2}], repeats=2), DEFAULTS)
+    assert len(jobs) == 4
+    assert [j.settings["seed"] for j in jobs] == [42, 43, 44, 45]
+    assert len({j.job_id for j in jobs}) == 4
+
+
+def test_random_seed_kept_as_request():
+    jobs = expand_jobs(queue([{"prompt": "a", "seed": -1, "repeats": 2}]), DEFAULTS)
+    assert [j.settings["seed"] for j in jobs] == [-1, -1]
+    assert jobs[0].job_id != jobs[1].job_id
+
+
+@pytest.mark.parametrize(
+    "job,needle",
+    [({"prompt": "a", "stepz": 3}, "queue.jobs[0].stepz"), ({"prompt": "a", "steps": "3"}, "queue.jobs[0].steps"),
+     ({"prompt": ""}, "queue.jobs[0].prompt"), ({"prompt": "a", "height": True}, "height")],
+)
+def test_bad_jobs_name_the_key(job, needle):
+    with pytest.raises(ConfigError, match=None) as info:
+        expand_jobs(queue([job]), DEFAULTS)
+    assert needle in str(info.value)
+
+
+def test_prompts_files(tmp_path):
+    (tmp_path / "p.txt").write_text("# comment\nfirst prompt\n\nsecond prompt\n")
+    (tmp_path / "p.jsonl").write_text('{"prompt": "j1", "seed": 3}\n{"prompt": "j2"}\n')
+    (tmp_path / "p.csv").write_text("prompt,seed,guidance_scale\nc1,5,2.5\nc2,,\n")
+    assert [j["prompt"] for j in read_prompts_file(tmp_path / "p.txt")] == ["first prompt", "second prompt"]
+    assert read_prompts_file(tmp_path / "p.jsonl")[0] == {"prompt": "j1", "seed": 3}
+    assert read_prompts_file(tmp_path / "p.csv") == [{"prompt": "c1", "seed": 5, "guidance_scale": 2.5}, {"prompt": "c2"}]
+    jobs = expand_jobs(queue([{"prompt": "inline"}], prompts_file=str(tmp_path / "p.csv")), DEFAULTS)
+    assert [j.prompt for j in jobs] == ["inline", "c1", "c2"]
+    assert jobs[1].settings["seed"] == 5
+
+
+def test_prompts_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="queue.prompts_file: file not found"):
+        read_prompts_file(tmp_path / "missing.txt")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok"}\nnot json\n')
+    with pytest.raises(ConfigError, match=r"bad.jsonl:2"):
+        read_prompts_file(bad)
+    (tmp_path / "bad.csv").write_text("prompt,steps\nx,many\n")
+    with pytest.raises(ConfigError, match="steps"):
+        read_prompts_file(tmp_path / "bad.csv")
+
+
+def test_empty_queue_is_an_error():
+    with pytest.raises(ConfigError, match="no jobs"):
+        expand_jobs(queue([]), DEFAULTS)

@@ -1,0 +1,148 @@
+"""Real LoRA adapters on the real tiny Wan pipeline: weights, schedules, preset switching, errors."""
+
+import time
+
+import numpy as np
+import pytest
+
+from lora_fixtures import generate, make_lora_file, write_json
+from vgen.config.schema import LoraConfig
+from vgen.errors import VgenError
+from vgen.lora.manager import LoRAInjectionManager
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="session")
+def tiny_wan_dir(tmp_path_factory):
+    from vgen.models.tiny_wan import ensure_tiny_wan
+
+    return ensure_tiny_wan(tmp_path_factory.mktemp("vgen_cache"))
+
+
+def load_pipe(model_dir):
+    from diffusers import WanPipeline
+
+    pipe = WanPipeline.from_pretrained(model_dir)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="session")
+def lora_dir(tiny_wan_dir, tmp_path_factory):
+    """Two real LoRA files for the tiny transformer and two Wan2GP presets using them."""
+    root = tmp_path_factory.mktemp("loras")
+    transformer = load_pipe(tiny_wan_dir).transformer
+    make_lora_file(transformer, root / "style_a.safetensors", seed=1)
+    make_lora_file(transformer, root / "sub" / "style_b.safetensors", seed=2)
+    write_json(root / "preset_a.lset", {"loras": ["style_a.safetensors"], "loras_mult": "1.0", "prompt": ""})
+    write_json(root / "preset_b.json", {"activated_loras": ["style_b.safetensors", "style_a.safetensors"],
+                                        "loras_multipliers": "0.8\n# half of a\n0.5"})
+    return root
+
+
+@pytest.fixture
+def pipe(tiny_wan_dir):
+    return load_pipe(tiny_wan_dir)
+
+
+def resolve(manager, lora_dir, job):
+    return manager.resolve_job(LoraConfig(dirs=[str(lora_dir)]), "wan", job, num_steps=4)
+
+
+def run_job(manager, pipe, resolved, prompt="a red fox running"):
+    manager.activate(pipe, resolved)
+    callback = manager.step_callback(pipe, resolved)
+    return generate(pipe, manager.apply_prompt(resolved, prompt), callback_on_step_end=callback)
+
+
+@pytest.mark.slow
+def test_weight_one_changes_output_and_zero_or_none_reproduce_base(pipe, lora_dir, tmp_path):
+    manager = LoRAInjectionManager(preset_group_dir=tmp_path)
+    base = run_job(manager, pipe, resolve(manager, lora_dir, {}))
+    full = run_job(manager, pipe, resolve(manager, lora_dir, {"loras": ["style_a:1.0"]}))
+    zero = run_job(manager, pipe, resolve(manager, lora_dir, {"loras": ["style_a:0.0"]}))
+    none_after = run_job(manager, pipe, resolve(manager, lora_dir, {"loras": []}))
+    assert np.abs(full - base).max() > 1e-3
+    np.testing.assert_array_equal(zero, base)
+    np.testing.assert_array_equal(none_after, base)
+    assert manager.lora_file_loads == 1
+
+
+@pytest.mark.slow
+def test_schedule_sets_expected_weight_at_each_step(pipe, lora_dir, tmp_path):
+    manager = LoRAInjectionManager(preset_group_dir=tmp_path)
+    resolved = resolve(manager, lora_dir, {"loras": ["style_a:1.0,0.5,0.0,0.0"]})
+    adapter = resolved.entries[0].adapter_name
+    manager.activate(pipe, resolved)
+    layer = pipe.transformer.blocks[0].attn1.to_q  # a peft LoRA layer once the adapter is loaded
+    seen = []  # the scaling the LoRA layer actually uses in each transformer forward
+    handle = layer.register_forward_pre_hook(lambda module, args: seen.append(module.scaling[adapter]))
+    try:
+        callback = manager.step_callback(pipe, resolved)
+        assert callback is not None
+        generate(pipe, callback_on_step_end=callback)
+    finally:
+        handle.remove()
+    assert resolved.applied_weights == [[1.0], [0.5], [0.0], [0.0]]
+    assert seen == [1.0, 0.5, 0.0, 0.0]  # guidance 1.0: one forward per step
+    assert manager.step_callback(pipe, resolve(manager, lora_dir, {"loras": ["style_a:0.7"]})) is None
+
+
+@pytest.mark.slow
+def test_two_presets_alternate_with_one_model_load_and_one_load_per_file(tiny_wan_dir, lora_dir, tmp_path, capsys):
+    started = time.perf_counter()
+    pipe = load_pipe(tiny_wan_dir)  # the only base-model load
+    model_load_s = time.perf_counter() - started
+    manager = LoRAInjectionManager(preset_group_dir=tmp_path)
+    jobs = [{"lora_preset": name} for name in ("preset_a", "preset_b", "preset_a", "preset_b")]
+    outputs, switch_s = [], []
+    for job in jobs:
+        resolved = resolve(manager, lora_dir, job)
+        started = time.perf_counter()
+        manager.activate(pipe, resolved)
+        switch_s.append(time.perf_counter() - started)
+        outputs.append(generate(pipe))
+        assert resolved.applied_weights == [[1.0]] if job["lora_preset"] == "preset_a" else [[0.8, 0.5]]
+    assert manager.lora_file_loads == 2  # style_a and style_b, each once
+    assert sorted(pipe.get_list_adapters()["transformer"]) == sorted(
+        {e.adapter_name for job in jobs for e in resolve(manager, lora_dir, job).entries})
+    np.testing.assert_array_equal(outputs[0], outputs[2])
+    np.testing.assert_array_equal(outputs[1], outputs[3])
+    assert np.abs(outputs[0] - outputs[1]).max() > 1e-3
+    with capsys.disabled():
+        print(f"\n[lora] base model load {model_load_s * 1000:.1f} ms; activate (first loads) "
+              f"{switch_s[0] * 1000:.1f}/{switch_s[1] * 1000:.1f} ms; preset switch (cached) "
+              f"{switch_s[2] * 1000:.1f}/{switch_s[3] * 1000:.1f} ms")
+
+
+def test_corrupt_or_unfitting_file_raises_vgen_error_naming_it_and_pipe_keeps_working(pipe, lora_dir, tmp_path):
+    from safetensors.torch import save_file
+
+    bad_dir = tmp_path / "bad"
+    bad_dir.mkdir()
+    (bad_dir / "corrupt.safetensors").write_bytes(b"not a safetensors file" * 4)
+    save_file({"transformer.nowhere.lora_A.weight": torch.zeros(4, 8),
+               "transformer.nowhere.lora_B.weight": torch.zeros(8, 4)}, str(bad_dir / "misfit.safetensors"))
+    save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": torch.zeros(4, 7),
+               "transformer.blocks.0.attn1.to_q.lora_B.weight": torch.zeros(24, 4)}, str(bad_dir / "shape.safetensors"))
+    manager = LoRAInjectionManager(preset_group_dir=tmp_path / "no_group")
+    config = LoraConfig(dirs=[str(bad_dir), str(lora_dir)])
+    for name in ("corrupt", "misfit", "shape"):
+        resolved = manager.resolve_job(config, "wan", {"loras": [name]}, num_steps=4)
+        with pytest.raises(VgenError, match=f"{name}.safetensors"):
+            manager.activate(pipe, resolved)
+    assert pipe.get_list_adapters() in ({}, {"transformer": []})
+    good = manager.resolve_job(config, "wan", {"loras": ["style_a"]}, num_steps=4)
+    manager.activate(pipe, good)
+    assert manager.lora_file_loads == 1 and good.applied_weights == [[1.0]]
+
+
+def test_reset_unloads_adapters_from_tracked_pipes(pipe, lora_dir, tmp_path):
+    manager = LoRAInjectionManager(preset_group_dir=tmp_path)
+    manager.activate(pipe, resolve(manager, lora_dir, {"loras": ["style_a", "style_b:0.3"]}))
+    assert len(pipe.get_list_adapters()["transformer"]) == 2
+    manager.reset()
+    assert pipe.get_list_adapters().get("transformer", []) == []
+    manager.activate(pipe, resolve(manager, lora_dir, {"loras": ["style_a"]}))  # loads again after reset
+    assert manager.lora_file_loads == 3
