@@ -61,11 +61,13 @@ def test_weight_one_changes_output_and_zero_or_none_reproduce_base(pipe, lora_di
     manager = LoRAInjectionManager(preset_group_dir=tmp_path)
     base = run_job(manager, pipe, resolve(manager, lora_dir, {}))
     full = run_job(manager, pipe, resolve(manager, lora_dir, {"loras": ["style_a:1.0"]}))
+    none_after = run_job(manager, pipe, resolve(manager, lora_dir, {"loras": []}))  # right after weight 1.0
     zero = run_job(manager, pipe, resolve(manager, lora_dir, {"loras": ["style_a:0.0"]}))
-    none_after = run_job(manager, pipe, resolve(manager, lora_dir, {"loras": []}))
+    full_again = run_job(manager, pipe, resolve(manager, lora_dir, {"loras": ["style_a"]}))  # re-enabled
     assert np.abs(full - base).max() > 1e-3
     np.testing.assert_array_equal(zero, base)
     np.testing.assert_array_equal(none_after, base)
+    np.testing.assert_array_equal(full_again, full)
     assert manager.lora_file_loads == 1
 
 
@@ -125,7 +127,8 @@ def test_corrupt_or_unfitting_file_raises_vgen_error_naming_it_and_pipe_keeps_wo
     save_file({"transformer.nowhere.lora_A.weight": torch.zeros(4, 8),
                "transformer.nowhere.lora_B.weight": torch.zeros(8, 4)}, str(bad_dir / "misfit.safetensors"))
     save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": torch.zeros(4, 7),
-               "transformer.blocks.0.attn1.to_q.lora_B.weight": torch.zeros(24, 4)}, str(bad_dir / "shape.safetensors"))
+               "transformer.blocks.0.attn1.to_q.lora_B.weight": torch.zeros(24, 4)},
+              str(bad_dir / "shape.safetensors"))
     manager = LoRAInjectionManager(preset_group_dir=tmp_path / "no_group")
     config = LoraConfig(dirs=[str(bad_dir), str(lora_dir)])
     for name in ("corrupt", "misfit", "shape"):
@@ -146,3 +149,33 @@ def test_reset_unloads_adapters_from_tracked_pipes(pipe, lora_dir, tmp_path):
     assert pipe.get_list_adapters().get("transformer", []) == []
     manager.activate(pipe, resolve(manager, lora_dir, {"loras": ["style_a"]}))  # loads again after reset
     assert manager.lora_file_loads == 3
+
+
+@pytest.mark.slow
+def test_phased_multiplier_on_two_expert_pipeline(tiny_wan_dir, lora_dir, tmp_path):
+    """Wan 2.2 layout: the LoRA goes into both experts; '1;0' is on for transformer, off for transformer_2."""
+    import copy
+
+    from diffusers import WanPipeline
+
+    from vgen.lora.adapters import expert_phase_starts
+
+    base = load_pipe(tiny_wan_dir)
+    components = dict(base.components, transformer_2=copy.deepcopy(base.transformer))
+    pipe = WanPipeline(**components, boundary_ratio=0.9)
+    pipe.set_progress_bar_config(disable=True)
+    starts = expert_phase_starts(pipe, 4)
+    assert starts[0] == 0 and 0 < starts[1] < 4
+    manager = LoRAInjectionManager(preset_group_dir=tmp_path)
+    resolved = manager.resolve_job(LoraConfig(dirs=[str(lora_dir)]), "wan", {"loras": ["style_a:1;0"]},
+                                   num_steps=4, num_phases=2, phase_starts=starts)
+    manager.activate(pipe, resolved)
+    adapter = resolved.entries[0].adapter_name
+    assert pipe.get_list_adapters() == {"transformer": [adapter], "transformer_2": [adapter]}
+    seen = []
+    for label, expert in (("high", pipe.transformer), ("low", pipe.transformer_2)):
+        expert.blocks[0].attn1.to_q.register_forward_pre_hook(
+            lambda module, args, label=label: seen.append((label, module.scaling[adapter])))
+    generate(pipe, callback_on_step_end=manager.step_callback(pipe, resolved))
+    assert seen == [("high", 1.0)] * starts[1] + [("low", 0.0)] * (4 - starts[1])
+    assert manager.lora_file_loads == 1

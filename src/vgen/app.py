@@ -1,7 +1,10 @@
 """``python -m vgen`` / ``vgen``: compose the config with Hydra, build a ProductionManager, drain the queue.
 
 Exit codes: 0 every job succeeded, 1 some job failed (its error row is in the manifest), 2 bad
-config/input or a missing checkpoint (nothing generated), 130/143 interrupted.
+config/input or a missing checkpoint (nothing generated), 3 aborted by ``vgen-ctl abort`` (the
+current job has an ``aborted`` row, later jobs did not run), 130 interrupted by SIGINT (Ctrl-C),
+143 stopped by SIGTERM or a SLURM/submitit preemption warning (SIGUSR1/SIGUSR2). A stopped run
+can be completed with ``hydra.run.dir=<its dir> queue.resume=true``.
 """
 
 from __future__ import annotations
@@ -51,15 +54,30 @@ def run(cfg: DictConfig) -> int:
         print(format_plan(cfg, jobs, lambda job: f"{VIDEO_SUBDIR}/{artifact_stem(job)}"))
         return 0
 
-    from vgen.queue_controller import QueueController
+    from contextlib import ExitStack
+
+    from vgen.queue_controller import ABORT, QueueController
+    from vgen.resume import jobs_to_run
+    from vgen.signals import SignalStop
 
     run_dir = Path(cfg.run_dir)
+    jobs, skipped = jobs_to_run(cfg.queue, run_dir, jobs)
     (run_dir / RESOLVED_CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
     log.info("Run dir: %s (%d jobs, model %s)", run_dir, len(jobs), cfg.model.name)
-    manager.load_pipeline()  # fail fast (exit 2) on a missing checkpoint, before the queue starts
-    summary = QueueController(manager, jobs).run()
+    controller = QueueController(manager, jobs, skipped=skipped)
+    with ExitStack() as stack:
+        if cfg.control.enabled:
+            from vgen.control.server import ControlServer
+
+            stack.enter_context(ControlServer(controller, run_dir, host=cfg.control.host, port=cfg.control.port,
+                                              allow_remote=cfg.control.allow_remote))
+        stack.enter_context(SignalStop(controller.abort, temp_root=run_dir))
+        manager.load_pipeline()  # fail fast (exit 2) on a missing checkpoint, before the queue starts
+        summary = controller.run()
     log.info("Manifest: %s", manager.manifest.path)
-    return 0 if summary.ok else 1
+    if summary.stop_reason not in (None, ABORT) and hydra_cfg.mode == RunMode.MULTIRUN:
+        raise SystemExit(summary.exit_code)  # a signal stops the whole sweep, not just this point
+    return summary.exit_code
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")

@@ -1,21 +1,32 @@
-"""QueueController: drain the jobs sequentially on one device, persisting in the background."""
+"""QueueController: drain the jobs sequentially on one device, persisting in the background.
+
+Control commands (pause, resume, abort, clear, enqueue, status) may arrive from any thread (the
+control server, a signal handler); they change the :class:`QueueStateTracker`, and the generating
+thread acts on them at the next denoising step boundary through its step hook.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
+import signal
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
+
+from omegaconf import OmegaConf
 
 from vgen.background_writer import BackgroundWriter
-from vgen.errors import VgenError
-from vgen.jobs import JobSpec
+from vgen.errors import ConfigError, JobAborted, VgenError
+from vgen.jobs import JobSpec, job_id_for, validate_job_keys
 from vgen.production import ProductionManager
 from vgen.progress import QueueProgress
-from vgen.runtime import GenerationResult
+from vgen.queue_state import QueueStateTracker
+from vgen.runtime import GenerationResult, check_job_shape
+from vgen.signals import exit_code_for
 
 log = logging.getLogger(__name__)
+ABORT = "abort"  # stop reason of a control ``abort``; signal stops use the signal's name
+EXIT_ABORTED = 3  # the queue was stopped by ``vgen-ctl abort``
 
 
 @dataclass
@@ -24,65 +35,122 @@ class QueueSummary:
     failed: int = 0
     aborted: int = 0
     skipped: int = 0
-    total: int = 0
+    not_run: int = 0  # jobs left pending because the queue was stopped
+    stop_reason: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.aborted == 0
+        return self.failed == 0 and self.aborted == 0 and self.stop_reason is None
+
+    @property
+    def exit_code(self) -> int:
+        """0 all succeeded, 1 a job failed, 3 aborted by control, 130/143 stopped by a signal."""
+        if self.stop_reason == ABORT:
+            return EXIT_ABORTED
+        if self.stop_reason is not None:
+            return exit_code_for(signal.Signals[self.stop_reason])
+        return 0 if self.ok else 1
 
 
 class QueueController:
-    def __init__(self, manager: ProductionManager, jobs: Sequence[JobSpec]) -> None:
+    def __init__(self, manager: ProductionManager, jobs: Sequence[JobSpec], *, skipped: int = 0) -> None:
         self.manager = manager
-        self.pending: list[JobSpec] = list(jobs)
-        self.summary = QueueSummary(total=len(self.pending))
-        self._lock = threading.Lock()
+        self.state = QueueStateTracker(jobs, skipped=skipped)
         output_cfg = manager.cfg.output
         self.writer = BackgroundWriter(enabled=output_cfg.background_writer, max_pending=output_cfg.writer_queue_size)
-        self.progress = QueueProgress(len(self.pending), show_bar=manager.cfg.runtime.progress)
+        self.progress = QueueProgress(show_bar=manager.cfg.runtime.progress)
 
+    # -- commands (any thread) ------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return self.state.snapshot()
+
+    def pause(self) -> None:
+        self.state.pause()
+        log.info("Queue paused (takes effect at the next denoising step)")
+
+    def resume(self) -> None:
+        self.state.resume()
+        log.info("Queue resumed")
+
+    def abort(self, reason: str = ABORT) -> None:
+        """Stop the current job at its next step (aborted row) and end the queue."""
+        self.state.request_stop(reason)
+        log.warning("Queue stopping (%s): the current job ends at its next step", reason)
+
+    def clear(self) -> int:
+        count = self.state.clear()
+        log.info("Queue cleared: %d pending job(s) dropped", count)
+        return count
+
+    def enqueue(self, job_keys: Mapping[str, Any]) -> JobSpec:
+        """Validate ``job_keys`` like a queue job and append it; ConfigError names the bad key."""
+        job = validate_job_keys(job_keys, "enqueue.job")
+        if "repeats" in job:
+            raise ConfigError("enqueue.job.repeats: not supported here; enqueue the job several times")
+        if not isinstance(job.get("prompt"), str) or not job["prompt"].strip():
+            raise ConfigError("enqueue.job.prompt: a non-empty prompt is required")
+        settings = {**OmegaConf.to_container(self.manager.cfg.generation, resolve=True), **job}
+        check_job_shape(settings, self.manager.cfg.model)
+        job_id = self.state.unique_job_id(job_id_for(settings, 0))
+        spec = JobSpec(index=self.state.next_index(), job_id=job_id, settings=settings)
+        try:
+            self.state.add(spec)
+        except RuntimeError as exc:
+            raise VgenError(str(exc)) from None
+        log.info("Enqueued job %d [%s]: %s", spec.index + 1, spec.job_id, spec.prompt[:80])
+        return spec
+
+    # -- the drain loop (generating thread) -----------------------------------------------------
     def run(self) -> QueueSummary:
         self._media = self.manager.media_context()
         try:
-            while self.pending:
-                job = self.pending.pop(0)
+            while (job := self.state.next_job()) is not None:
                 if not self._run_job(job) and self.manager.cfg.queue.on_error == "stop":
-                    log.error("queue.on_error=stop: %d job(s) not run", len(self.pending))
-                    self.pending.clear()
+                    log.error("queue.on_error=stop: %d job(s) not run", self.state.clear())
         finally:
             self.writer.close()
-        log.info("Queue finished: %d done, %d failed, %d aborted (of %d)", self.summary.done,
-                 self.summary.failed, self.summary.aborted, self.summary.total)
-        return self.summary
+        state = self.state
+        summary = QueueSummary(done=state.done, failed=state.failed, aborted=state.aborted, skipped=state.skipped,
+                               not_run=state.remaining(), stop_reason=state.stop_reason)
+        log.info("Queue finished: %d done, %d failed, %d aborted, %d skipped, %d not run", summary.done,
+                 summary.failed, summary.aborted, summary.skipped, summary.not_run)
+        return summary
+
+    def _step_hook(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict) -> None:
+        self.state.step(step + 1)
+        self.progress.step(step + 1)
+        if self.state.checkpoint():
+            pipe._interrupt = True  # pipelines that check ``self.interrupt`` skip their remaining steps
+            raise JobAborted(f"aborted at step {step + 1} ({self.state.stop_reason})")
 
     def _run_job(self, job: JobSpec) -> bool:
-        """Generate ``job`` and hand it to the writer; False when generation failed."""
+        """Generate ``job`` and hand it to the writer; False when generation failed or was aborted."""
         started = time.perf_counter()
-        self.progress.job_started(job.index, job.job_id, job.prompt, job.settings["steps"])
-        hooks = [lambda pipe, step, timestep, kwargs: self.progress.step(step)]
+        self.state.job_started(job)
+        self.progress.job_started(job.index, self.state.next_index(), job.job_id, job.prompt, job.settings["steps"])
         try:
-            result = self.manager.run_generation(job, step_hooks=hooks)
+            result = self.manager.run_generation(job, step_hooks=[self._step_hook])
+        except JobAborted as exc:
+            log.warning("Job %s %s", job.job_id, exc)
+            timings = {"generate_s": time.perf_counter() - started}
+            self.writer.submit(lambda: self.manager.record_failure(job, exc, status="aborted", timings=timings))
+            return self._finish(job, "aborted", started)
         except Exception as exc:
             if not isinstance(exc, VgenError):
                 log.exception("Job %s failed", job.job_id)
             else:
                 log.error("Job %s failed: %s", job.job_id, exc)
-            self.writer.submit(lambda error=exc: self._record_failure(job, error))
-            self.progress.job_finished(job.index, "failed", time.perf_counter() - started)
-            return False
+            self.writer.submit(lambda: self.manager.record_failure(job, exc))
+            return self._finish(job, "failed", started)
         self.writer.submit(lambda: self._persist(result))
-        self.progress.job_finished(job.index, "generated", time.perf_counter() - started)
-        return True
+        return self._finish(job, "generated", started)
+
+    def _finish(self, job: JobSpec, outcome: str, started: float) -> bool:
+        self.state.job_ended(outcome)
+        self.progress.job_finished(job.index, self.state.next_index(), outcome, time.perf_counter() - started,
+                                   remaining=self.state.remaining(), eta_s=self.state.eta_s())
+        return outcome == "generated"
 
     def _persist(self, result: GenerationResult) -> None:
         row = self.manager.persist(result, self._media)
-        with self._lock:
-            if row["status"] == "success":
-                self.summary.done += 1
-            else:
-                self.summary.failed += 1
-
-    def _record_failure(self, job: JobSpec, error: BaseException) -> None:
-        self.manager.record_failure(job, error)
-        with self._lock:
-            self.summary.failed += 1
+        self.state.record_persisted(row["status"] == "success")

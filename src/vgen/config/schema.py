@@ -121,6 +121,7 @@ class EnhancerConfig:
     max_new_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 1.0
+    repetition_penalty: float = 1.0
     seed: int = 0
     max_words: int = 150
     device: str = "auto"

@@ -28,6 +28,8 @@ from vgen.errors import VgenError
 
 log = logging.getLogger(__name__)
 
+_PAYLOAD_SETTINGS = ("max_new_tokens", "temperature", "top_p", "repetition_penalty", "seed", "max_words")
+
 
 @dataclass
 class EnhancementResult:
@@ -99,7 +101,7 @@ class PromptEnhancerBridge:
             "mode": cfg["mode"],
             "captioner": cfg["captioner"] if has_captioner else None,
             "captioner_model": cfg["captioner_model"] if has_captioner else None,
-            "settings": {k: cfg[k] for k in ("max_new_tokens", "temperature", "top_p", "seed", "max_words")},
+            "settings": {k: cfg[k] for k in _PAYLOAD_SETTINGS},
             "source_prompts": [r.prompt for r in results],
             "enhanced_prompts": [r.enhanced_prompt for r in results],
             "captions": [r.caption for r in results],
@@ -163,7 +165,13 @@ class PromptEnhancerBridge:
         from vgen.enhancer.llm import SamplingSettings
 
         messages = build_messages(task, prompt, caption, cfg["mode"], cfg["max_words"])
-        settings = SamplingSettings(cfg["max_new_tokens"], float(cfg["temperature"]), float(cfg["top_p"]), cfg["seed"])
+        settings = SamplingSettings(
+            max_new_tokens=cfg["max_new_tokens"],
+            temperature=float(cfg["temperature"]),
+            top_p=float(cfg["top_p"]),
+            repetition_penalty=float(cfg["repetition_penalty"]),
+            seed=cfg["seed"],
+        )
         generation = llm.generate(messages, settings)
         log.info(
             "prompt enhanced in %.1f s (%d tokens, %.1f tokens/s)",

@@ -20,7 +20,7 @@ _ROLE_LABEL = re.compile(r"^\s*(?:assistant|model)\s*(?::|\n)\s*", re.IGNORECASE
 _INTERJECTION = re.compile(r"^\s*(?:sure|certainly|okay|ok|of course|absolutely)\b[!,.:]*\s*", re.IGNORECASE)
 _PREAMBLE = re.compile(
     r"^\s*(?:here(?:'s| is| are)\b[^:\n]{0,80}:"  # "Here is the enhanced prompt:"
-    r"|(?:(?:enhanced|rewritten|improved|detailed|refined|final|cinematic|new|video|image|audio)"
+    r"|(?:(?:the|your|my)\s+)?(?:(?:enhanced|rewritten|improved|detailed|refined|final|cinematic|new|video|image|audio)"
     r"\s+)*(?:prompt|description|version)\s*:)\s*",
     re.IGNORECASE,
 )

@@ -24,6 +24,7 @@ class SamplingSettings:
     max_new_tokens: int
     temperature: float  # 0 -> greedy decoding (deterministic)
     top_p: float
+    repetition_penalty: float  # > 1 discourages the loops small models fall into
     seed: int
 
 
@@ -56,6 +57,7 @@ class Rewriter(OffloadableModel):
         eos = self.tokenizer.eos_token_id
         kwargs: dict[str, Any] = {
             "max_new_tokens": settings.max_new_tokens,
+            "repetition_penalty": settings.repetition_penalty,
             "pad_token_id": self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos,
         }
         if settings.temperature > 0:

@@ -74,6 +74,8 @@ def validate_enhancer_config(enhancer_cfg: Any) -> dict[str, Any]:
     _positive_int(cfg, "max_words")
     if not float(cfg.get("temperature", 0.0)) >= 0.0:
         raise ConfigError(f"enhancer.temperature must be >= 0, got {cfg.get('temperature')!r}")
+    if not float(cfg["repetition_penalty"]) > 0.0:
+        raise ConfigError(f"enhancer.repetition_penalty must be > 0, got {cfg['repetition_penalty']!r}")
     if not 0.0 < float(cfg.get("top_p", 1.0)) <= 1.0:
         raise ConfigError(f"enhancer.top_p must be in (0, 1], got {cfg.get('top_p')!r}")
     return cfg

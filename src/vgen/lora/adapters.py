@@ -5,6 +5,8 @@ Every failure raises :class:`VgenError` naming the file, so the runner can fail 
 
 from __future__ import annotations
 
+import copy
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,10 @@ def load_adapter(pipe: Any, path: Path, adapter_name: str) -> None:
     """Load ``path`` into ``pipe`` as ``adapter_name``; on failure remove any partial adapter."""
     targets = [{}] + ([{"load_into_transformer_2": True}] if _has_second_expert(pipe) else [])
     try:
-        for extra in targets:
-            pipe.load_lora_weights(str(path), adapter_name=adapter_name, **extra)
+        with warnings.catch_warnings():  # peft warns on every adapter after the first: expected here
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            for extra in targets:
+                pipe.load_lora_weights(str(path), adapter_name=adapter_name, **extra)
     except Exception as error:  # diffusers/peft/safetensors raise many types for a bad file
         if _adapter_present(pipe, adapter_name):
             pipe.delete_adapters([adapter_name])
@@ -55,3 +59,19 @@ def delete(pipe: Any, adapter_names: list[str]) -> None:
     present = [name for name in adapter_names if _adapter_present(pipe, name)]
     if present:
         pipe.delete_adapters(present)
+
+
+def expert_phase_starts(pipe: Any, num_steps: int) -> list[int]:
+    """First step of each denoising phase: ``[0, switch]`` for Wan 2.2 two-expert pipelines, else ``[0]``.
+
+    Mirrors WanPipeline: a step runs ``transformer_2`` once its timestep is below
+    ``boundary_ratio * num_train_timesteps``. Pass the result as ``phase_starts`` to ``resolve_job``.
+    """
+    ratio = getattr(pipe, "config", {}).get("boundary_ratio")
+    if ratio is None or not _has_second_expert(pipe):
+        return [0]
+    scheduler = copy.deepcopy(pipe.scheduler)
+    scheduler.set_timesteps(num_steps)
+    boundary = ratio * scheduler.config.num_train_timesteps
+    switch = next((index for index, t in enumerate(scheduler.timesteps) if t < boundary), num_steps)
+    return [0, switch]

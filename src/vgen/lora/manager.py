@@ -99,7 +99,8 @@ class LoRAInjectionManager:
     ) -> ResolvedLoras:
         """The job's LoRAs: its own ``loras``/``lora_preset`` keys if present, else the run's config.
 
-        A level may name a preset and list LoRAs; the list is added after the preset's LoRAs.
+        A level may name a preset and list LoRAs; the list is added after the preset's LoRAs, and
+        the run config's own prompt settings, when set, win over its preset's prompt.
         ``num_phases``/``phase_starts`` describe two-expert models (see ``parse_multiplier``).
         """
         cfg = _as_mapping(lora_cfg)
@@ -110,7 +111,10 @@ class LoRAInjectionManager:
         else:
             preset_name, items, source = cfg.get("preset"), cfg.get("loras"), "lora.loras"
             own_prompt = PromptTransform.from_preset(
-                cfg.get("prompt"), bool(cfg.get("full_prompt")), cfg.get("prompt_prefix") or "", cfg.get("prompt_suffix") or ""
+                cfg.get("prompt"),
+                bool(cfg.get("full_prompt")),
+                cfg.get("prompt_prefix") or "",
+                cfg.get("prompt_suffix") or "",
             )
         chosen: list[tuple[str, str | float]] = []
         preset = None
@@ -127,7 +131,9 @@ class LoRAInjectionManager:
             if any(entry.path == path for entry in entries):
                 raise ConfigError(f"LoRA {name!r} ({path}) is selected twice for one job")
             try:
-                schedule = parse_multiplier(weight, num_steps=num_steps, num_phases=num_phases, phase_starts=phase_starts)
+                schedule = parse_multiplier(
+                    weight, num_steps=num_steps, num_phases=num_phases, phase_starts=phase_starts
+                )
             except ConfigError as error:
                 raise ConfigError(f"LoRA {name!r}: {error}") from None
             entries.append(ResolvedLora(key, path, self._sha256(path), schedule))

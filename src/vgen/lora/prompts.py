@@ -27,7 +27,8 @@ class PromptTransform:
         text = strip_comment_lines(prompt)
         if full_prompt and text:
             return cls(full=text)
-        return cls(prefix=" ".join(p for p in (text, strip_comment_lines(prefix)) if p), suffix=strip_comment_lines(suffix))
+        prefix = " ".join(part for part in (text, strip_comment_lines(prefix)) if part)
+        return cls(prefix=prefix, suffix=strip_comment_lines(suffix))
 
     @property
     def is_identity(self) -> bool:

@@ -79,7 +79,8 @@ class Sam2VitMatteBackend:
         if not np.any(inputs.first_mask > 0.5):
             raise ConfigError(f"mask: the first frame of {request.mask} is empty; SAM2 needs the subject marked there")
         device = _resolve_device(request.device)
-        sam2, vitmatte, vitmatte_processor = self._load(device)
+        sam2, vitmatte, vitmatte_processor = self._load()
+        sam2, vitmatte = sam2.to(device), vitmatte.to(device)
         tracked = self._track(sam2, inputs, device, progress)
         total = 2 * inputs.frames.shape[0]
         alpha = np.empty(tracked.shape, dtype=np.float32)
@@ -89,18 +90,21 @@ class Sam2VitMatteBackend:
                 _report(progress, inputs.frames.shape[0] + index + 1, total)
         return alpha
 
-    def _load(self, device: str):
+    def _load(self) -> tuple:
+        """Load both models and the ViTMatte processor once per backend instance.
+
+        The Pillow ViTMatte processor is used because the default one needs torchvision."""
         if self._models is None:
-            from transformers import Sam2VideoModel, VitMatteForImageMatting, VitMatteImageProcessor
+            from transformers import Sam2VideoModel, VitMatteForImageMatting, VitMatteImageProcessorPil
 
             sam2 = load_pretrained(Sam2VideoModel, self.sam2_model, "backend.sam2_model", self.cache_dir)
             vitmatte = load_pretrained(
                 VitMatteForImageMatting, self.vitmatte_model, "backend.vitmatte_model", self.cache_dir
             )
             processor = load_pretrained(
-                VitMatteImageProcessor, self.vitmatte_model, "backend.vitmatte_model", self.cache_dir
+                VitMatteImageProcessorPil, self.vitmatte_model, "backend.vitmatte_model", self.cache_dir
             )
-            self._models = (sam2.to(device).eval(), vitmatte.to(device).eval(), processor)
+            self._models = (sam2.eval(), vitmatte.eval(), processor)
         return self._models
 
     def _track(self, sam2, inputs: MatteInputs, device: str, progress: Optional[ProgressFn]) -> np.ndarray:
@@ -133,7 +137,9 @@ class Sam2VitMatteBackend:
                 pixels = torch.from_numpy(frame).to(device).permute(2, 0, 1)[None].float() / 255.0
                 pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
                 output = sam2(inference_session=session, frame=((pixels[0] - mean) / std))
-                logits = F.interpolate(output.pred_masks[:1].float(), size=(height, width), mode="bilinear", align_corners=False)
+                logits = F.interpolate(
+                    output.pred_masks[:1].float(), size=(height, width), mode="bilinear", align_corners=False
+                )
                 tracked[index] = (logits[0, 0] > 0).cpu().numpy()
                 _report(progress, index + 1, 2 * frame_count)
         return tracked
@@ -163,7 +169,8 @@ def build_backend(name: str, **options: Any) -> MatteBackend:
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ConfigError(
-            f"backend: option(s) {', '.join(unknown)} not accepted by backend {name!r} (accepted: {', '.join(sorted(accepted))})"
+            f"backend: option(s) {', '.join(unknown)} not accepted by backend {name!r} "
+            f"(accepted: {', '.join(sorted(accepted))})"
         )
     return backend_class(**options)
 

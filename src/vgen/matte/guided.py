@@ -19,16 +19,22 @@ def box_mean(array: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _box_sum(array: np.ndarray, radius: int) -> np.ndarray:
+    """Window sums along the last two axes from one cumulative sum per axis: the cumsum gets a
+    leading zero and is edge-padded by ``radius`` on both sides, so every clipped window is the
+    difference of two equally long slices."""
     out = array
     for axis in (-2, -1):
         length = out.shape[axis]
-        cum = np.cumsum(out, axis=axis)
-        zero_shape = list(cum.shape)
-        zero_shape[axis] = 1
-        cum = np.concatenate([np.zeros(zero_shape), cum], axis=axis)
-        upper = np.minimum(np.arange(length) + radius + 1, length)
-        lower = np.maximum(np.arange(length) - radius, 0)
-        out = np.take(cum, upper, axis=axis) - np.take(cum, lower, axis=axis)
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (1, 0)
+        cum = np.pad(np.cumsum(out, axis=axis), pad)
+        pad[axis] = (radius, radius)
+        cum = np.pad(cum, pad, mode="edge")
+        upper = [slice(None)] * out.ndim
+        lower = [slice(None)] * out.ndim
+        upper[axis] = slice(2 * radius + 1, 2 * radius + 1 + length)
+        lower[axis] = slice(0, length)
+        out = cum[tuple(upper)] - cum[tuple(lower)]
     return out
 
 

@@ -14,30 +14,33 @@ import numpy as np
 from vgen.errors import ConfigError
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's "L"
+# ffmpeg renders any text file with a .txt/.ans/.nfo name as ANSI art "video"; those are no input.
+TEXT_ART_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 
 
 @dataclass(frozen=True)
 class Clip:
-    """Decoded frames ``[start, end)`` of a source, plus what the range check needs."""
+    """Decoded frames ``[start, end)`` of a source."""
 
     frames: np.ndarray  # (F, H, W, 3) uint8 RGB, or (F, H, W) float32 in [0, 1] for masks
     fps: Optional[float]  # None for a still image
-    total_frames: int
 
 
 def read_clip(path: str, field: str, start: int = 0, end: Optional[int] = None, as_mask: bool = False) -> Clip:
     """Frames ``[start, end)`` of the image or video at ``path`` (``end=None``: to the last frame).
 
-    ``as_mask`` converts each frame to a single channel in [0, 1] (see :func:`mask_from_pixels`).
+    ``as_mask`` converts each frame to a single channel in [0, 1] (see :func:`mask_from_pixels`);
+    a still mask image is the mask of the range's first frame, so it ignores the range.
     """
     source = Path(path)
     if not source.is_file():
         raise ConfigError(f"{field}: file not found: {path}")
     still = _open_still_image(source)
     if still is not None:
-        pixels = mask_from_pixels(still, f"{field} ({path})") if as_mask else _rgb(still)
+        if as_mask:
+            return Clip(frames=mask_from_pixels(still, f"{field} ({path})")[None], fps=None)
         _check_range(field, path, start, end, total=1)
-        return Clip(frames=pixels[None], fps=None, total_frames=1)
+        return Clip(frames=_rgb(still)[None], fps=None)
     return _read_video(source, field, start, end, as_mask)
 
 
@@ -106,22 +109,26 @@ def _read_video(path: Path, field: str, start: int, end: Optional[int], as_mask:
         if not container.streams.video:
             raise ConfigError(f"{field}: {path} has no video stream (is it an audio file?)")
         stream = container.streams.video[0]
+        if stream.codec_context.name in TEXT_ART_CODECS:
+            raise ConfigError(f"{field}: {path} is not an image or video (ffmpeg reads it as text art)")
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else None
         frames = []
         total = 0
         try:
             for frame in container.decode(stream):
-                if start <= total and (end is None or total < end):
+                if total >= start:
                     rgb = frame.to_ndarray(format="rgb24")
                     frames.append(luminance(rgb) if as_mask else rgb)
                 total += 1
+                if end is not None and total >= end:
+                    break
         except av.error.FFmpegError as error:
             raise ConfigError(f"{field}: decoding {path} failed after {total} frames ({error})") from error
     if total == 0:
         raise ConfigError(f"{field}: {path} contains no decodable video frames")
     _check_range(field, path, start, end, total)
-    return Clip(frames=np.stack(frames), fps=fps, total_frames=total)
+    return Clip(frames=np.stack(frames), fps=fps)
 
 
 def _check_range(field: str, path, start: int, end: Optional[int], total: int) -> None:

@@ -101,7 +101,9 @@ def resolve_target_size(spec: Union[None, str, int], source_hw: Tuple[int, int])
         _check_side(spec, height)
         return height, width
     if not text.isdigit():
-        raise ConfigError(f"target_size: expected None, 'WxH' (e.g. '832x480') or a maximum side (e.g. 832), got {spec!r}")
+        raise ConfigError(
+            f"target_size: expected None, 'WxH' (e.g. '832x480') or a maximum side (e.g. 832), got {spec!r}"
+        )
     side = int(text)
     _check_side(spec, side)
     height, width = source_hw
@@ -131,7 +133,8 @@ def load_inputs(request: MatteRequest) -> MatteInputs:
     masks = adjust_mask(masks, request.erode_kernel, request.dilate_kernel)
     if not np.any(masks > 0.5):
         raise ConfigError(
-            f"erode_kernel: eroding {request.mask} by {request.erode_kernel} px leaves an empty mask; use a smaller kernel"
+            f"erode_kernel: eroding {request.mask} by {request.erode_kernel} px leaves an empty mask; "
+            "use a smaller kernel"
         )
 
     working_hw = resolve_target_size(request.target_size, source_hw)
@@ -148,18 +151,9 @@ def load_inputs(request: MatteRequest) -> MatteInputs:
 
 
 def _read_masks(request: MatteRequest, frame_count: int) -> np.ndarray:
-    """The first-frame mask (1, H, W), or the mask video's frames aligned with the video range
+    """The first-frame mask (1, H, W), or the mask video's frames for the video's range
     (mask video frame i belongs to video frame i)."""
-    mask = read_clip(request.mask, "mask", as_mask=True)
-    masks = mask.frames
-    if mask.total_frames > 1:
-        needed = request.start_frame + frame_count
-        if mask.total_frames < needed:
-            raise ConfigError(
-                f"mask: mask video {request.mask} has {mask.total_frames} frames but the frame range needs "
-                f"frames up to {needed} of {request.video}"
-            )
-        masks = masks[request.start_frame : needed]
+    masks = read_clip(request.mask, "mask", request.start_frame, request.start_frame + frame_count, as_mask=True).frames
     if not np.any(masks > 0.5):
         raise ConfigError(f"mask: {request.mask} is empty (no pixel above 0.5); white/opaque marks the subject")
     return masks

@@ -29,14 +29,14 @@ def build_tiny_sam2_vitmatte(directory: str | os.PathLike, seed: int = 0) -> Tin
     """Save a tiny ``Sam2VideoModel`` to ``directory/sam2`` and a tiny ``VitMatteForImageMatting``
     with its image processor to ``directory/vitmatte``; return both paths."""
     import torch
-    from transformers import Sam2VideoModel, VitMatteForImageMatting, VitMatteImageProcessor
+    from transformers import Sam2VideoModel, VitMatteForImageMatting, VitMatteImageProcessorPil
 
     root = Path(directory)
     models = TinyMatteModels(sam2=root / "sam2", vitmatte=root / "vitmatte")
     torch.manual_seed(seed)
     Sam2VideoModel(_tiny_sam2_config()).save_pretrained(models.sam2)
     VitMatteForImageMatting(_tiny_vitmatte_config()).save_pretrained(models.vitmatte)
-    VitMatteImageProcessor().save_pretrained(models.vitmatte)
+    VitMatteImageProcessorPil().save_pretrained(models.vitmatte)
     return models
 
 

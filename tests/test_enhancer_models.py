@@ -1,0 +1,288 @@
+"""Prompt enhancer with real models: tiny random-init LLM + Florence-2 built here, and real SmolLM2."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PIL import Image
+
+from vgen.enhancer import PromptEnhancerBridge
+from vgen.errors import CheckpointNotFoundError, VgenError
+from vgen.hashing import payload_hash
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+CORPUS = [
+    "a red fox runs through deep snow at dawn, the camera tracks it slowly",
+    "golden light, soft shadows, cinematic wide shot of a quiet harbour",
+    "Describe in detail what is shown in the image.",
+    "You are a film director writing prompts for a text-to-video model.",
+]
+
+
+def _bpe_tokenizer(special_tokens: list[str], vocab_size: int = 320):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>" if "<unk>" in special_tokens else None))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=special_tokens, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer=trainer)
+    return tokenizer
+
+
+def build_tiny_llm(path, *, mute: bool = False):
+    """A tiny random Llama chat model. ``mute``: zeroed final norm -> all logits 0 -> greedy picks id 0 = EOS."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    raw = _bpe_tokenizer(["<|im_end|>", "<|im_start|>"])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw, eos_token="<|im_end|>", pad_token="<|im_end|>", bos_token="<|im_start|>"
+    )
+    tokenizer.chat_template = CHATML
+    config = LlamaConfig(
+        vocab_size=raw.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        eos_token_id=0, pad_token_id=0, bos_token_id=1,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).eval()
+    if mute:
+        with torch.no_grad():
+            model.model.norm.weight.zero_()
+    else:
+        model.generation_config.suppress_tokens = [0, 1]  # never stop early: output is never empty
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def build_tiny_florence2(path, *, mute: bool = False):
+    """A tiny random Florence-2 with a real Florence2Processor (BPE tokenizer + CLIP image processor)."""
+    import torch
+    from transformers import (
+        BartTokenizer,
+        CLIPImageProcessorPil,
+        Florence2Config,
+        Florence2ForConditionalGeneration,
+        Florence2Processor,
+    )
+
+    raw = _bpe_tokenizer(["<s>", "<pad>", "</s>", "<unk>", "<image>"])
+    tokenizer = BartTokenizer(
+        tokenizer_object=raw, bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
+    # 64x64 input, total stride 32 -> 2x2 patches + 1 pooled token = 5 image tokens.
+    image_processor = CLIPImageProcessorPil(
+        size={"height": 64, "width": 64}, do_center_crop=False, image_seq_length=5
+    )
+    processor = Florence2Processor(image_processor=image_processor, tokenizer=tokenizer)
+    config = Florence2Config(
+        text_config=dict(
+            vocab_size=raw.get_vocab_size(), d_model=32, encoder_layers=1, decoder_layers=1,
+            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+            max_position_embeddings=256, bos_token_id=0, pad_token_id=1, eos_token_id=2,
+            decoder_start_token_id=2, forced_eos_token_id=2,
+        ),
+        vision_config=dict(
+            embed_dim=[8, 16, 16, 32], depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 2], num_groups=[1, 1, 1, 2],
+            window_size=2, projection_dim=32, max_position_embeddings=8, max_temporal_embeddings=4,
+        ),
+        image_token_id=tokenizer.image_token_id,
+    )
+    torch.manual_seed(0)
+    model = Florence2ForConditionalGeneration(config).eval()
+    if mute:
+        model.generation_config.forced_bos_token_id = 2  # first token EOS: an empty caption
+    else:  # a non-empty caption: no early EOS, no tokens that decode to nothing
+        model.generation_config.min_new_tokens = 8
+        model.generation_config.suppress_tokens = [tokenizer.convert_tokens_to_ids(t) for t in ("<s>", "<pad>", "<unk>", "<image>")]
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("enhancer-models")
+    return {
+        "llm": str(build_tiny_llm(root / "llm")),
+        "mute_llm": str(build_tiny_llm(root / "mute_llm", mute=True)),
+        "florence": str(build_tiny_florence2(root / "florence")),
+        "mute_florence": str(build_tiny_florence2(root / "mute_florence", mute=True)),
+    }
+
+
+@pytest.fixture
+def start_image(tmp_path):
+    path = tmp_path / "start.png"
+    Image.new("RGB", (80, 48), (200, 40, 30)).save(path)
+    return path
+
+
+def _cfg(tiny_models, **overrides):
+    cfg = {"backend": "hf_llm", "model": tiny_models["llm"], "max_new_tokens": 12, "device": "cpu"}
+    return {**cfg, **overrides}
+
+
+# --- tiny models: fast ----------------------------------------------------------------------------
+
+
+def test_hf_llm_rewrites_deterministically_and_loads_once(tiny_models):
+    stats: dict = {}
+    bridge = PromptEnhancerBridge(stats)
+    cfg = _cfg(tiny_models)
+    first = bridge.enhance(cfg, "a fox in snow")
+    second = bridge.enhance(cfg, "a fox in snow")
+    assert first.error is None and first.enhanced_prompt and first.enhanced_prompt != "a fox in snow"
+    assert second.enhanced_prompt == first.enhanced_prompt
+    assert bridge.load_count == 1
+    assert stats["prompt_enhancer"][0]["kind"] == "llm" and stats["prompt_enhancer"][0]["origin"] == "pretrained"
+    # Sampling settings do not reload the model; they get their own primed config hash.
+    bridge.enhance({**cfg, "temperature": 0.9, "top_p": 0.9, "seed": 3}, "a fox in snow")
+    state = bridge.snapshot_state()
+    assert bridge.load_count == 1 and len(state["primed_configs"]) == 2 and sum(state["loads"].values()) == 1
+    bridge.reset()
+    assert bridge.snapshot_state() == {"primed_configs": [], "loads": {}}
+    bridge.prime(cfg)
+    assert bridge.load_count == 2
+
+
+def test_sampling_is_seeded_and_word_cap_applies(tiny_models):
+    bridge = PromptEnhancerBridge()
+    cfg = _cfg(tiny_models, temperature=1.0, top_p=0.95, max_new_tokens=30, max_words=4)
+    runs = {bridge.enhance({**cfg, "seed": seed}, "a harbour at dusk").enhanced_prompt for seed in (1, 1, 2, 3, 4)}
+    assert 2 <= len(runs)  # seed 1 twice gives one result; other seeds differ
+    assert all(len(r.split()) <= 4 for r in runs)
+    a = bridge.enhance({**cfg, "seed": 7}, "a harbour at dusk").enhanced_prompt
+    assert bridge.enhance({**cfg, "seed": 7}, "a harbour at dusk").enhanced_prompt == a
+
+
+def test_florence2_caption_feeds_the_rewrite(tiny_models, start_image):
+    bridge = PromptEnhancerBridge()
+    cfg = _cfg(tiny_models, captioner="florence2", captioner_model=tiny_models["florence"], mode="text+image")
+    with_image = bridge.enhance(cfg, "the fox turns its head", task="i2v", image=start_image)
+    assert with_image.error is None
+    assert with_image.caption and with_image.enhanced_prompt
+    assert bridge.load_count == 2  # LLM + captioner
+    pil = bridge.enhance(cfg, "the fox turns its head", task="i2v", image=Image.open(start_image))
+    assert pil.caption == with_image.caption
+    text_only = bridge.enhance({**cfg, "mode": "text"}, "the fox turns its head", task="i2v", image=start_image)
+    assert text_only.caption is None and text_only.enhanced_prompt != with_image.enhanced_prompt
+    no_image = bridge.enhance(cfg, "the fox turns its head", task="t2v")  # text+image without image: text only
+    assert no_image.caption is None and no_image.enhanced_prompt == text_only.enhanced_prompt
+    image_mode = bridge.enhance({**cfg, "mode": "image"}, "ignored prompt", task="i2v", image=start_image)
+    assert image_mode.caption == with_image.caption and image_mode.error is None
+    assert bridge.load_count == 2
+    payload = bridge.payload(cfg, [with_image, no_image])
+    assert payload["captions"] == [with_image.caption, None] and payload["captioner"] == "florence2"
+
+
+def test_image_mode_without_an_image_falls_back(tiny_models):
+    cfg = _cfg(tiny_models, captioner="florence2", captioner_model=tiny_models["florence"], mode="image")
+    result = PromptEnhancerBridge().enhance(cfg, "a fox", task="t2v")
+    assert result.enhanced_prompt == "a fox" and "mode=image" in result.error
+
+
+def test_missing_model_falls_back_or_fails(tiny_models, tmp_path, caplog):
+    bridge = PromptEnhancerBridge()
+    missing = _cfg(tiny_models, model=str(tmp_path / "no-such-model"))
+    result = bridge.enhance(missing, "a fox")
+    assert result.enhanced_prompt == "a fox" and result.prompt == "a fox"
+    assert result.error.startswith("CheckpointNotFoundError: enhancer.model=") and "does not exist" in result.error
+    assert "keeping the original prompt" in caplog.text
+    with pytest.raises(CheckpointNotFoundError, match="no-such-model"):
+        bridge.enhance({**missing, "on_error": "fail"}, "a fox")
+    assert bridge.load_count == 0
+    captioner_missing = _cfg(tiny_models, captioner="florence2", captioner_model=str(tmp_path / "nope"))
+    result = bridge.enhance(captioner_missing, "a fox", task="i2v", image=Image.new("RGB", (8, 8)))
+    assert result.enhanced_prompt == "a fox" and "enhancer.captioner_model=" in result.error
+
+
+def test_hub_id_resolves_from_the_local_cache_only(tiny_models, tmp_path, monkeypatch):
+    import shutil
+
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--vgen-test--tiny-llm" / "snapshots" / ("0" * 40)
+    shutil.copytree(tiny_models["llm"], snapshot)
+    (cache / "models--vgen-test--tiny-llm" / "refs").mkdir()
+    (cache / "models--vgen-test--tiny-llm" / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    bridge = PromptEnhancerBridge()
+    found = bridge.enhance(_cfg(tiny_models, model="vgen-test/tiny-llm"), "a fox")
+    assert found.error is None and found.enhanced_prompt
+    with pytest.raises(CheckpointNotFoundError) as missing:
+        bridge.enhance(_cfg(tiny_models, model="vgen-test/absent", on_error="fail"), "a fox")
+    message = str(missing.value)
+    assert "'vgen-test/absent'" in message and str(cache) in message and "hf download vgen-test/absent" in message
+
+
+def test_empty_llm_output_is_handled_per_on_error(tiny_models):
+    bridge = PromptEnhancerBridge()
+    cfg = _cfg(tiny_models, model=tiny_models["mute_llm"])
+    result = bridge.enhance(cfg, "a fox")
+    assert result.enhanced_prompt == "a fox" and result.error.startswith("EmptyEnhancementError:")
+    with pytest.raises(VgenError, match="empty prompt"):
+        bridge.enhance({**cfg, "on_error": "fail"}, "a fox")
+
+
+def test_empty_caption_is_handled_per_on_error(tiny_models, start_image):
+    cfg = _cfg(tiny_models, captioner="florence2", captioner_model=tiny_models["mute_florence"], mode="text+image")
+    bridge = PromptEnhancerBridge()
+    result = bridge.enhance(cfg, "a fox", task="i2v", image=start_image)
+    assert result.enhanced_prompt == "a fox" and "empty caption" in result.error
+    with pytest.raises(VgenError, match="empty caption"):
+        bridge.enhance({**cfg, "on_error": "fail"}, "a fox", task="i2v", image=start_image)
+
+
+def test_payload_hash_equal_across_bridges_with_real_runs(tiny_models):
+    cfg = _cfg(tiny_models)
+    payloads = []
+    for _ in range(2):
+        bridge = PromptEnhancerBridge()
+        results = [bridge.enhance(cfg, p) for p in ("a fox", "a harbour")]
+        payloads.append(bridge.payload(cfg, results))
+    assert payload_hash(payloads[0]) == payload_hash(payloads[1])
+    assert payloads[0]["model"] == tiny_models["llm"] and payloads[0]["backend"] == "hf_llm"
+
+
+# --- real SmolLM2 ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_smollm2_rewrites_offline_and_caches_the_conversion(tmp_path):
+    cfg = {"backend": "smollm2", "cache_dir": str(tmp_path / "cache"), "max_new_tokens": 40, "max_words": 60,
+           "repetition_penalty": 1.3, "device": "cpu", "on_error": "fail"}
+    stats: dict = {}
+    bridge = PromptEnhancerBridge(stats)
+    started = time.perf_counter()
+    bridge.prime(cfg)
+    first_load = time.perf_counter() - started
+    prompt = "a cat on a skateboard"
+    first = bridge.enhance(cfg, prompt)
+    second = bridge.enhance(cfg, prompt)
+    assert first.error is None
+    words = first.enhanced_prompt.split()
+    assert len(words) > len(prompt.split()) and first.enhanced_prompt.isascii()
+    assert sum(w.lower().strip(".,") in {"the", "a", "and", "of", "with", "on", "in"} for w in words) >= 2  # English
+    assert second.enhanced_prompt == first.enhanced_prompt
+    assert bridge.load_count == 1 and stats["prompt_enhancer"][0]["origin"] == "gguf"
+
+    fresh_stats: dict = {}
+    fresh = PromptEnhancerBridge(fresh_stats)
+    started = time.perf_counter()
+    fresh.prime(cfg)
+    cached_load = time.perf_counter() - started
+    assert fresh_stats["prompt_enhancer"][0]["origin"] == "converted_cache"
+    assert fresh.enhance(cfg, prompt).enhanced_prompt == first.enhanced_prompt
+    assert cached_load < first_load
+    print(f"\nSmolLM2 first load {first_load:.1f}s, cached load {cached_load:.1f}s")
