@@ -49,7 +49,7 @@ def run(cfg: DictConfig) -> int:
     hydra_cfg = HydraConfig.get()
     manager = ProductionManager(cfg, run_dir=cfg.run_dir, overrides=list(hydra_cfg.overrides.task))
     jobs = manager.jobs()
-    manager.validate()
+    manager.validate(jobs)
     if cfg.dry_run:
         print(format_plan(cfg, jobs, lambda job: f"{VIDEO_SUBDIR}/{artifact_stem(job)}"))
         return 0
@@ -98,8 +98,10 @@ def hydra_entry(cfg: DictConfig) -> int:
     return code
 
 
-def _dry_run_argv(argv: list[str]) -> tuple[list[str], str | None]:
-    """A dry run writes nothing: Hydra's run dir goes to a temp dir that is removed afterwards."""
+def dry_run_argv(argv: list[str]) -> tuple[list[str], str | None]:
+    """A dry run writes nothing: Hydra's run dir goes to a temp dir that is removed afterwards.
+
+    Shared by every Hydra entry point with a ``dry_run`` key (``vgen``, ``vgen.matte``)."""
     if not any(arg in _DRY_RUN_VALUES for arg in argv) or "-m" in argv or "--multirun" in argv:
         return argv, None
     scratch = tempfile.mkdtemp(prefix="vgen-dry-run-")
@@ -109,7 +111,7 @@ def _dry_run_argv(argv: list[str]) -> tuple[list[str], str | None]:
 def main() -> None:
     import shutil
 
-    sys.argv[1:], scratch = _dry_run_argv(sys.argv[1:])
+    sys.argv[1:], scratch = dry_run_argv(sys.argv[1:])
     try:
         hydra_entry()
     finally:

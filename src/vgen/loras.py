@@ -7,29 +7,21 @@ groups and overrides. No model is loaded.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-
-def _config_dir() -> Path:
-    try:
-        from vgen.config.locate import config_dir
-    except ImportError:  # until the locator lands: the repo checkout layout
-        return Path(__file__).resolve().parents[2] / "conf"
-    return Path(config_dir())
 
 
 def main(argv: list[str] | None = None) -> int:
     from hydra import compose, initialize_config_dir
 
+    from vgen.config.locate import config_dir
     from vgen.config.schema import register_schemas
     from vgen.errors import VgenError
     from vgen.lora.manager import LoRAInjectionManager
 
     register_schemas()
     try:
-        with initialize_config_dir(config_dir=str(_config_dir()), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = compose("config", overrides=list(sys.argv[1:] if argv is None else argv))
-        manager = LoRAInjectionManager(_config_dir() / "lora")
+        manager = LoRAInjectionManager()
         library = manager.hydrate(cfg.lora, cfg.model.family)
     except VgenError as error:
         print(f"error: {error}", file=sys.stderr)

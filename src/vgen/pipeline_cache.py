@@ -1,4 +1,4 @@
-"""The one piece of process-wide state: loaded pipelines keyed by what makes them different.
+"""Loaded pipelines keyed by what makes them different (held process-wide by ``vgen.resident``).
 
 Hydra's basic launcher runs every sweep point in one process, so a model loaded for point 1 is reused
 by point 2 when its identity, dtype, device and offload mode are unchanged. Only one pipeline stays
@@ -73,6 +73,3 @@ class PipelineCache:
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-PIPELINE_CACHE = PipelineCache()

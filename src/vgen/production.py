@@ -1,8 +1,8 @@
 """ProductionManager: everything one run needs, built from the resolved config.
 
-It owns the (process-wide, keyed) pipeline cache handle, the adapters (LoRA manager, prompt
-enhancer), and builds fresh per-run snapshots (``metadata_state()``, ``media_context()``) that are
-passed down rather than read from globals.
+It holds the resident models (keyed pipeline cache, LoRA manager, prompt enhancer: shared across
+the runs of one process, see ``vgen.resident``), and builds fresh per-run snapshots
+(``metadata_state()``, ``media_context()``) that are passed down rather than read from globals.
 """
 
 from __future__ import annotations
@@ -12,16 +12,19 @@ import re
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Sequence
+from types import SimpleNamespace
+from typing import Any, Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
 from vgen import __version__
 from vgen.devices import validate_runtime
+from vgen.errors import ConfigError
 from vgen.jobs import JobSpec, expand_jobs
 from vgen.manifest import ManifestLog, ManifestRecorder, build_row
-from vgen.pipeline_cache import PIPELINE_CACHE, PipelineCache, PipelineKey
-from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, draw_seed
+from vgen.pipeline_cache import PipelineKey
+from vgen.resident import RESIDENT, ResidentModels
+from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, check_job_shape, draw_seed
 
 log = logging.getLogger(__name__)
 VIDEO_SUBDIR = "videos"
@@ -44,31 +47,47 @@ class ProductionManager:
         *,
         run_dir: str | Path,
         overrides: Sequence[str] = (),
-        pipeline_cache: PipelineCache = PIPELINE_CACHE,
+        resident: ResidentModels = RESIDENT,
     ) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.overrides = list(overrides)
-        self.pipeline_cache = pipeline_cache
+        self.pipeline_cache = resident.pipelines
+        self.loras = resident.loras
+        self.enhancer = resident.enhancer
         self.run_id = uuid.uuid4().hex
         self.manifest = ManifestLog(self.run_dir)
         self._unreported_load_s = 0.0
 
     # -- checks and snapshots -------------------------------------------------------------------
     def jobs(self) -> list[JobSpec]:
-        return expand_jobs(self.cfg.queue, OmegaConf.to_container(self.cfg.generation, resolve=True))
+        queue = SimpleNamespace(**OmegaConf.to_container(self.cfg.queue, resolve=True))
+        return expand_jobs(queue, OmegaConf.to_container(self.cfg.generation, resolve=True))
 
-    def validate(self) -> None:
-        """Everything checkable before a model loads (no torch import)."""
+    def validate(self, jobs: Sequence[JobSpec]) -> None:
+        """Everything checkable before a model loads (no torch import), including each job's LoRAs."""
+        from vgen.enhancer.settings import validate_enhancer_config
         from vgen.media.context import validate_output_config
 
         validate_runtime(self.cfg.runtime)
         self.metadata_state()
         validate_output_config(self.cfg.output)
+        validate_enhancer_config(self.cfg.enhancer)
         if self.cfg.queue.on_error not in ("continue", "stop"):
-            from vgen.errors import ConfigError
-
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
+        for job in jobs:
+            self.resolve_loras(job)
+
+    def resolve_loras(self, job: JobSpec, pipe: Any = None):
+        """The job's LoRAs (its own ``loras``/``lora_preset`` keys win over the run's ``lora`` group)."""
+        steps = job.settings["steps"]
+        phase_starts = None
+        if pipe is not None and self.cfg.model.experts > 1:
+            from vgen.lora.adapters import expert_phase_starts
+
+            phase_starts = expert_phase_starts(pipe, steps)
+        return self.loras.resolve_job(self.cfg.lora, self.cfg.model.family, job.settings, num_steps=steps,
+                                      num_phases=self.cfg.model.experts, phase_starts=phase_starts)
 
     def metadata_state(self):
         from vgen.media.metadata_state import MetadataState
@@ -98,14 +117,41 @@ class ProductionManager:
         _, load_s = self.pipeline()
         self._unreported_load_s += load_s
 
-    def run_generation(self, job: JobSpec, *, step_hooks: Sequence[StepHook] = ()) -> GenerationResult:
+    def run_generation(
+        self,
+        job: JobSpec,
+        *,
+        step_hooks: Sequence[StepHook] = (),
+        on_prompt_enhanced: Callable[[JobSpec, str], None] | None = None,
+    ) -> GenerationResult:
+        """Enhance the prompt, activate the job's LoRAs and run the pipeline (no file I/O here)."""
+        check_job_shape(job.settings, self.cfg.model)
+        started = time.perf_counter()
+        enhancement = self.enhancer.enhance(self.cfg.enhancer, job.prompt, task=self.cfg.model.task,
+                                            image=job.settings.get("image"))
+        enhance_s = time.perf_counter() - started
+        enhanced_prompt = None if self.cfg.enhancer.backend == "none" else enhancement.enhanced_prompt
+        if enhanced_prompt is not None and on_prompt_enhanced is not None:
+            on_prompt_enhanced(job, enhanced_prompt)
+
         pipe, load_s = self.pipeline()
         load_s, self._unreported_load_s = load_s + self._unreported_load_s, 0.0
-        seed = draw_seed(job.settings["seed"])
+        loras = self.resolve_loras(job, pipe)
+        self.loras.activate(pipe, loras)
+        hooks = list(step_hooks)
+        if (lora_hook := self.loras.step_callback(pipe, loras)) is not None:
+            hooks.insert(0, lora_hook)
+
         adapter_payloads: dict[str, Any] = {}
-        runtime = GenerationRuntime(pipe, self.cfg.model, job, step_hooks=list(step_hooks))
-        result = runtime.run(prompt=job.prompt, seed=seed, adapter_payloads=adapter_payloads)
-        result.timings = {"load_s": load_s, "enhance_s": 0.0, **result.timings}
+        if payload := loras.payload():
+            adapter_payloads["lora"] = payload
+        if payload := self.enhancer.payload(self.cfg.enhancer, [enhancement]):
+            adapter_payloads["prompt_enhancer"] = payload
+        prompt = self.loras.apply_prompt(loras, enhanced_prompt or job.prompt)
+        runtime = GenerationRuntime(pipe, self.cfg.model, job, step_hooks=hooks)
+        result = runtime.run(prompt=prompt, seed=draw_seed(job.settings["seed"]), adapter_payloads=adapter_payloads)
+        result.enhanced_prompt = enhanced_prompt
+        result.timings = {"load_s": load_s, "enhance_s": enhance_s, **result.timings}
         return result
 
     # -- records --------------------------------------------------------------------------------

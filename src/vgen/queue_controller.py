@@ -11,6 +11,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Mapping, Sequence
 
 from omegaconf import OmegaConf
@@ -133,16 +134,16 @@ class QueueController:
         except JobAborted as exc:
             log.warning("Job %s %s", job.job_id, exc)
             timings = {"generate_s": time.perf_counter() - started}
-            self.writer.submit(lambda: self.manager.record_failure(job, exc, status="aborted", timings=timings))
+            self.writer.submit(partial(self.manager.record_failure, job, exc, status="aborted", timings=timings))
             return self._finish(job, "aborted", started)
         except Exception as exc:
             if not isinstance(exc, VgenError):
                 log.exception("Job %s failed", job.job_id)
             else:
                 log.error("Job %s failed: %s", job.job_id, exc)
-            self.writer.submit(lambda: self.manager.record_failure(job, exc))
+            self.writer.submit(partial(self.manager.record_failure, job, exc))
             return self._finish(job, "failed", started)
-        self.writer.submit(lambda: self._persist(result))
+        self.writer.submit(partial(self._persist, result))
         return self._finish(job, "generated", started)
 
     def _finish(self, job: JobSpec, outcome: str, started: float) -> bool:

@@ -67,7 +67,6 @@ class GenerationRuntime:
         import torch
 
         settings = self.job.settings
-        check_job_shape(settings, self.model_cfg)
         call_kwargs = dict(
             prompt=prompt,
             negative_prompt=settings["negative_prompt"] or None,
@@ -86,7 +85,6 @@ class GenerationRuntime:
             output = self.pipe(**call_kwargs)
         frames = output.frames[0]
         return GenerationResult(
-            job=self.job, frames=frames, seed=seed, prompt=settings["prompt"],
-            enhanced_prompt=None if prompt == settings["prompt"] else prompt,
+            job=self.job, frames=frames, seed=seed, prompt=settings["prompt"], enhanced_prompt=None,
             adapter_payloads=adapter_payloads, timings={"generate_s": time.perf_counter() - started},
         )

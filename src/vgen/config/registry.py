@@ -7,10 +7,12 @@ import os
 from omegaconf import OmegaConf
 
 from vgen.config.schema import register_schemas
+from vgen.matte.schema import register_matte_schemas
 
 
 def register_all() -> None:
     """Idempotent; called on import of the app and by tests that compose configs."""
     register_schemas()
+    register_matte_schemas()
     # The pid keeps two runs started in the same microsecond apart (see hydra.run.dir).
     OmegaConf.register_new_resolver("vgen_pid", lambda: str(os.getpid()), use_cache=True, replace=True)

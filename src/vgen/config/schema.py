@@ -26,6 +26,7 @@ class ModelConfig:
     variant: Optional[str] = None
     local_files_only: bool = True
     task: str = "t2v"
+    experts: int = 1  # 2 for two-expert models (Wan 2.2 A14B: transformer / transformer_2)
     frame_multiple: int = 4
     size_multiple: int = 16
     pipeline_kwargs: Dict[str, Any] = field(default_factory=dict)

@@ -122,6 +122,7 @@ class PromptEnhancerBridge:
         release_accelerator_memory()
 
     def snapshot_state(self) -> dict:
+        """Configs whose models are loaded now, and how many model loads each config caused so far."""
         with self._lock:
             return {"primed_configs": sorted(self._primed), "loads": dict(self._loads)}
 

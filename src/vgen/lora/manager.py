@@ -26,11 +26,9 @@ JOB_KEYS = ("loras", "lora_preset")
 
 def default_preset_group_dir() -> Path:
     """The ``lora`` config group dir: its YAML options double as presets a job can name."""
-    try:
-        from vgen.config.locate import config_dir
-    except ImportError:  # until the locator lands: the repo checkout layout
-        return Path(__file__).resolve().parents[3] / "conf" / "lora"
-    return Path(config_dir()) / "lora"
+    from vgen.config.locate import config_dir
+
+    return config_dir() / "lora"
 
 
 def _as_mapping(lora_cfg: Any) -> dict[str, Any]:

@@ -99,7 +99,10 @@ def _open_still_image(path: Path):
 
 
 def _read_video(path: Path, field: str, start: int, end: Optional[int], as_mask: bool) -> Clip:
+    """Check the file is a video PyAV decodes (one clear error per failure), then decode the range."""
     import av
+
+    from vgen.media.probe import count_frames, decode_video
 
     try:
         container = av.open(str(path))
@@ -113,22 +116,17 @@ def _read_video(path: Path, field: str, start: int, end: Optional[int], as_mask:
             raise ConfigError(f"{field}: {path} is not an image or video (ffmpeg reads it as text art)")
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else None
-        frames = []
-        total = 0
-        try:
-            for frame in container.decode(stream):
-                if total >= start:
-                    rgb = frame.to_ndarray(format="rgb24")
-                    frames.append(luminance(rgb) if as_mask else rgb)
-                total += 1
-                if end is not None and total >= end:
-                    break
-        except av.error.FFmpegError as error:
-            raise ConfigError(f"{field}: decoding {path} failed after {total} frames ({error})") from error
-    if total == 0:
-        raise ConfigError(f"{field}: {path} contains no decodable video frames")
-    _check_range(field, path, start, end, total)
-    return Clip(frames=np.stack(frames), fps=fps)
+        stream_index = stream.index
+    try:
+        frames = decode_video(path, start, end)
+    except av.error.FFmpegError as error:
+        raise ConfigError(f"{field}: decoding {path} failed ({error})") from error
+    if end is None or len(frames) < end - start:  # the video ended early: how long is it?
+        total = start + len(frames) if len(frames) else count_frames(path, stream_index)
+        if total == 0:
+            raise ConfigError(f"{field}: {path} contains no decodable video frames")
+        _check_range(field, path, start, end, total)
+    return Clip(frames=luminance(frames) if as_mask else frames, fps=fps)
 
 
 def _check_range(field: str, path, start: int, end: Optional[int], total: int) -> None:

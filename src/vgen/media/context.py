@@ -70,12 +70,14 @@ class MediaPersistenceContext:
     # ------------------------------------------------------------ public API
 
     def save_video(self, frames, path, *, metadata: dict | None = None, fps: float | None = None, role: str = "video",
-                   audio=None, overrides: dict | None = None, audio_language: str | None = None) -> Artifact:
+                   audio=None, overrides: dict | None = None,
+                   audio_language: str | list[str | None] | None = None) -> Artifact:
         """Encode ``frames`` ((F,H,W,3) uint8 or [0,1] float, or an iterable of HxWx3 frames).
 
         The container decides the suffix of ``path``; ``output.fps`` (when set) wins over ``fps``.
-        ``audio`` (a file path or ``(samples, sample_rate)``) is muxed in (aac/opus/flac by container),
-        its stream tagged with ``audio_language`` (ISO 639-2, e.g. "eng") when given.
+        ``audio`` (a file path or ``(samples, sample_rate)``, or a list of them) is muxed in
+        (aac/opus/flac by container), each stream tagged with its ``audio_language`` (ISO 639-2,
+        e.g. "eng"; a list for several tracks) when given.
         """
         settings = self._settings_for(overrides)
         final = Path(path).with_suffix(CONTAINERS[settings.container].suffix).absolute()

@@ -12,7 +12,8 @@ def _fraction(value) -> float | None:
     return float(value) if value else None
 
 
-def _count_frames(path: Path, index: int) -> int:
+def count_frames(path: str | PurePath, index: int) -> int:
+    """Packets of stream ``index`` (one per frame for video), for containers that store no count."""
     import av
 
     with av.open(str(path)) as container:
@@ -53,15 +54,21 @@ def probe(path: str | PurePath) -> dict[str, Any]:
         }
     for info in streams:  # containers like mkv/webm store no frame count: count packets
         if info["type"] == "video" and not info["frames"]:
-            info["frames"] = _count_frames(path, info["index"])
+            info["frames"] = count_frames(path, info["index"])
     return result
 
 
-def decode_video(path: str | PurePath) -> "np.ndarray":  # noqa: F821
-    """All frames of the first video stream as (F, H, W, 3) uint8 RGB."""
+def decode_video(path: str | PurePath, start: int = 0, end: int | None = None) -> "np.ndarray":  # noqa: F821
+    """Frames ``[start, end)`` of the first video stream (``end=None``: to the last) as (F, H, W, 3)
+    uint8 RGB; fewer, possibly none ((0, 0, 0, 3)), when the video is shorter. PyAV errors propagate."""
     import av
     import numpy as np
 
+    frames = []
     with av.open(str(path)) as container:
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    return np.stack(frames)
+        for index, frame in enumerate(container.decode(video=0)):
+            if end is not None and index >= end:
+                break
+            if index >= start:
+                frames.append(frame.to_ndarray(format="rgb24"))
+    return np.stack(frames) if frames else np.empty((0, 0, 0, 3), dtype=np.uint8)

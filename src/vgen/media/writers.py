@@ -15,7 +15,7 @@ import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -117,9 +117,12 @@ def video_codec_args(settings: OutputConfig) -> list[str]:
     return args + list(settings.extra_args)
 
 
-def audio_codec_args(container: str, language: str | None = None) -> list[str]:
+def audio_codec_args(container: str, languages: Sequence[str | None] = ()) -> list[str]:
+    """Encode every audio stream with the container's codec; tag stream N with ``languages[N]``."""
     spec = CONTAINERS[container]
-    return ["-c:a", spec.audio_encoder, *spec.audio_args, *(["-metadata:s:a:0", f"language={language}"] if language else [])]
+    tags = [arg for index, language in enumerate(languages) if language
+            for arg in ("-metadata:s:a:" + str(index), f"language={language}")]
+    return ["-c:a", spec.audio_encoder, *spec.audio_args, *tags]
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,33 @@ class _AudioInput:
             self._staged.unlink(missing_ok=True)
 
 
+class _AudioTracks:
+    """Audio to mux: one track (a path or ``(samples, rate)``) with an optional ``language``, or a
+    list of tracks with a list of languages (None entries: untagged). Staged WAVs are removed on close."""
+
+    def __init__(self, audio: Any, language: Any, directory: Path):
+        tracks = audio if isinstance(audio, list) else [audio]
+        languages = list(language) if isinstance(language, (list, tuple)) else [language] * len(tracks)
+        if len(languages) != len(tracks):
+            raise MediaWriteError(f"{len(tracks)} audio track(s) but {len(languages)} language(s)")
+        self.languages: list[str | None] = languages
+        self.inputs: list[_AudioInput] = []
+        try:
+            for track in tracks:
+                self.inputs.append(_AudioInput(track, directory))
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def paths(self) -> list[Path]:
+        return [item.path for item in self.inputs]
+
+    def close(self) -> None:
+        for item in self.inputs:
+            item.close()
+
+
 def _hardware_hint(settings: OutputConfig, message: str) -> str:
     if VIDEO_CODECS[settings.codec].hardware and any(h in message.lower() for h in NVENC_DEVICE_HINTS):
         return (
@@ -172,8 +202,7 @@ def _encode_video(
     settings: OutputConfig,
     fps: float,
     metadata: EmbeddedMetadata | None,
-    audio_path: Path | None,
-    audio_language: str | None = None,
+    audio: _AudioTracks | None,
 ) -> EncodedVideo:
     width, height = source.width, source.height
     out_w, out_h = padded_size(width, height, settings.pix_fmt)
@@ -181,18 +210,19 @@ def _encode_video(
     inputs = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", _rate(fps), "-i", "pipe:0"]
     maps = ["-map", "0:v:0"]
     meta_file = None
-    if audio_path is not None:
+    audio_paths = audio.paths if audio is not None else []
+    for number, audio_path in enumerate(audio_paths, start=1):
         inputs += ["-i", str(audio_path)]
-        maps += ["-map", "1:a:0"]
+        maps += ["-map", f"{number}:a:0"]
     if metadata is not None:
         meta_file = temp.with_name(temp.name + ".ffmeta")
         meta_file.write_text(ffmetadata_text(metadata), encoding="utf-8")
         inputs += ["-f", "ffmetadata", "-i", str(meta_file)]
-        maps += ["-map_metadata", str(1 + (audio_path is not None))]
+        maps += ["-map_metadata", str(1 + len(audio_paths))]
     filters = ["-vf", f"pad={out_w}:{out_h}:0:0"] if (out_w, out_h) != (width, height) else []
-    audio = audio_codec_args(settings.container, audio_language) if audio_path is not None else []
+    audio_args = audio_codec_args(settings.container, audio.languages) if audio is not None else []
     command = [
-        ffmpeg.ffmpeg_exe(), *ffmpeg.BASE_ARGS, *inputs, *maps, *filters, *video_codec_args(settings), *audio,
+        ffmpeg.ffmpeg_exe(), *ffmpeg.BASE_ARGS, *inputs, *maps, *filters, *video_codec_args(settings), *audio_args,
         *container.muxer_args, "-f", container.muxer, str(temp),
     ]
     count = 0
@@ -242,24 +272,22 @@ def write_video(
     policy: RetryPolicy = RetryPolicy(),
     logger: logging.Logger | None = None,
 ) -> EncodedVideo:
-    """Encode ``frames`` to ``path`` (suffix must match the container), optionally muxing ``audio``."""
+    """Encode ``frames`` to ``path`` (suffix must match the container), optionally muxing ``audio``
+    (one track or a list of tracks, see :class:`_AudioTracks`)."""
     source = frames if isinstance(frames, FrameSource) else FrameSource(frames)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    audio_input = _AudioInput(audio, path.parent) if audio is not None else None
+    tracks = _AudioTracks(audio, audio_language, path.parent) if audio is not None else None
     try:
         return atomic_write(
             path,
-            lambda temp: _encode_video(
-                source, temp, settings=settings, fps=fps, metadata=metadata,
-                audio_path=audio_input.path if audio_input else None, audio_language=audio_language,
-            ),
+            lambda temp: _encode_video(source, temp, settings=settings, fps=fps, metadata=metadata, audio=tracks),
             policy=policy,
             logger=logger,
         )
     finally:
-        if audio_input is not None:
-            audio_input.close()
+        if tracks is not None:
+            tracks.close()
 
 
 def mux_audio(
@@ -267,33 +295,37 @@ def mux_audio(
     audio: Any,
     *,
     out_path: Path | None = None,
-    language: str | None = None,
+    language: str | list[str | None] | None = None,
     policy: RetryPolicy = RetryPolicy(),
     logger: logging.Logger | None = None,
 ) -> Path:
-    """Put ``audio`` (a file path or ``(samples, sample_rate)``) into an existing video, copying its
-    video stream and tags; writes ``out_path`` (default: replaces ``video_path``) atomically.
+    """Put ``audio`` (a file path or ``(samples, sample_rate)``, or a list of them with a list of
+    ``language`` tags) into an existing video, copying its video stream and tags; writes ``out_path``
+    (default: replaces ``video_path``) atomically.
 
-    Audio codec by container: aac for mp4/mov, opus for webm, flac for mkv.
+    Audio codec by container: aac for mp4/mov, opus for webm, flac for mkv (every track).
     """
     video_path = Path(video_path)
     out_path = Path(out_path or video_path)
     container = next((c for c in CONTAINERS.values() if c.suffix == video_path.suffix.lower()), None)
     if container is None:
         raise MediaWriteError(f"cannot mux audio into {video_path}: unknown container {video_path.suffix!r}")
-    audio_input = _AudioInput(audio, out_path.parent)
+    tracks = _AudioTracks(audio, language, out_path.parent)
     try:
+        inputs = [arg for track_path in tracks.paths for arg in ("-i", str(track_path))]
+        maps = [arg for number in range(1, len(tracks.paths) + 1) for arg in ("-map", f"{number}:a:0")]
+
         def produce(temp: Path) -> None:
             ffmpeg.run_ffmpeg(
-                ["-i", str(video_path), "-i", str(audio_input.path), "-map", "0:v:0", "-map", "1:a:0",
-                 "-map_metadata", "0", "-c:v", "copy", *audio_codec_args(container.name, language), *container.muxer_args,
-                 "-f", container.muxer, str(temp)],
+                ["-i", str(video_path), *inputs, "-map", "0:v:0", *maps,
+                 "-map_metadata", "0", "-c:v", "copy", *audio_codec_args(container.name, tracks.languages),
+                 *container.muxer_args, "-f", container.muxer, str(temp)],
                 what=out_path,
             )
 
         atomic_write(out_path, produce, policy=policy, logger=logger)
     finally:
-        audio_input.close()
+        tracks.close()
     return out_path
 
 

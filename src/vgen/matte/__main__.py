@@ -1,0 +1,3 @@
+from vgen.matte.app import main
+
+main()
