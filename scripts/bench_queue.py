@@ -73,6 +73,19 @@ def job_overrides(args) -> list[str]:
 # ---------------------------------------------------------------- queue section
 
 
+def cpu_seconds() -> float:
+    """User+system CPU of this process (all threads) and its finished children (ffmpeg)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(run) -> dict:
+    """Wall and CPU seconds of ``run()``, merged into what it returns (a dict or None)."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    extra = run() or {}
+    return {**extra, "wall_s": time.perf_counter() - wall, "cpu_s": cpu_seconds() - cpu}
+
+
 class PlainLoop:
     """What a user would write without vgen: call the pipeline per job, save with imageio-ffmpeg."""
 
@@ -119,13 +132,11 @@ class PlainLoop:
             writer.send(np.ascontiguousarray((frame * 255).round().astype(np.uint8)))
         writer.close()
 
-    def run(self, jobs, out_dir: Path, *, encode: bool) -> float:
-        started = time.perf_counter()
+    def run(self, jobs, out_dir: Path, *, encode: bool) -> None:
         for job in jobs:
             frames = self.generate(job)
             if encode:
                 self.encode(frames, out_dir / f"{job.index:04d}{self.suffix}", job.settings["fps"])
-        return time.perf_counter() - started
 
 
 def run_vgen_queue(args, scratch: Path, *, background: bool, jobs_limit: int | None = None) -> dict:
@@ -138,14 +149,12 @@ def run_vgen_queue(args, scratch: Path, *, background: bool, jobs_limit: int | N
     manager.load_pipeline()  # a cache hit after the warm-up
     jobs = manager.jobs()[:jobs_limit]
     controller = QueueController(manager, jobs)
-    started = time.perf_counter()
     summary = controller.run()
-    wall = time.perf_counter() - started
     if not summary.ok:
         raise SystemExit(f"vgen queue failed: {summary}; see {manager.manifest.path}")
     rows = manager.manifest.rows()
     return {
-        "wall_s": wall, "blocked_s": controller.writer.blocked_s, "busy_s": controller.writer.busy_s,
+        "blocked_s": controller.writer.blocked_s, "busy_s": controller.writer.busy_s,
         "generate_s": sum(row["timings"]["generate_s"] for row in rows),
         "persist_s": sum(row["timings"]["persist_s"] for row in rows),
     }
@@ -167,10 +176,10 @@ def bench_queue(args, scratch: Path) -> None:
 
     results: dict[str, list[dict]] = {name: [] for name in VARIANTS}
     for repeat in range(args.repeats):  # interleaved, so load drift hits every variant alike
-        results["plain, no encode"].append({"wall_s": plain.run(jobs, out_dir, encode=False)})
-        results["plain + imageio-ffmpeg"].append({"wall_s": plain.run(jobs, out_dir, encode=True)})
-        results["vgen inline"].append(run_vgen_queue(args, scratch, background=False))
-        results["vgen background"].append(run_vgen_queue(args, scratch, background=True))
+        results["plain, no encode"].append(timed(lambda: plain.run(jobs, out_dir, encode=False)))
+        results["plain + imageio-ffmpeg"].append(timed(lambda: plain.run(jobs, out_dir, encode=True)))
+        results["vgen inline"].append(timed(lambda: run_vgen_queue(args, scratch, background=False)))
+        results["vgen background"].append(timed(lambda: run_vgen_queue(args, scratch, background=True)))
         print(f"  repeat {repeat + 1}/{args.repeats}: "
               + ", ".join(f"{name} {runs[-1]['wall_s']:.2f}s" for name, runs in results.items()), flush=True)
     print_queue_table(results)
@@ -185,14 +194,18 @@ def print_queue_table(results: dict[str, list[dict]]) -> None:
 
     reference = best("plain + imageio-ffmpeg")
     print()
-    print(f"| {'variant':<26} | min wall s | median wall s | vs plain+encode |")
-    print(f"|{'-' * 28}|-----------:|--------------:|----------------:|")
+    cpu_reference = best("plain + imageio-ffmpeg", "cpu_s")
+    print(f"| {'variant':<26} | min wall s | median wall s | wall vs plain+encode | min CPU s | CPU vs plain+encode |")
+    print(f"|{'-' * 28}|-----------:|--------------:|---------------------:|----------:|--------------------:|")
     for name in VARIANTS:
         walls = [run["wall_s"] for run in results[name]]
-        print(f"| {name:<26} | {min(walls):10.2f} | {statistics.median(walls):13.2f} | {min(walls) / reference:15.2f} |")
+        cpu = best(name, "cpu_s")
+        print(f"| {name:<26} | {min(walls):10.2f} | {statistics.median(walls):13.2f} | {min(walls) / reference:20.2f} "
+              f"| {cpu:9.2f} | {cpu / cpu_reference:19.2f} |")
     print()
     print(f"background / inline (min wall): {best('vgen background') / best('vgen inline'):.2f}")
-    print(f"encode share of plain+encode: {1 - best('plain, no encode') / reference:.0%}")
+    print(f"encode share of plain+encode: {1 - best('plain, no encode') / reference:.0%} of wall, "
+          f"{1 - best('plain, no encode', 'cpu_s') / cpu_reference:.0%} of CPU")
     print()
     print("| vgen writer     | generate_s | persist_s | busy_s | blocked_s | blocked/busy |")
     print("|-----------------|-----------:|----------:|-------:|----------:|-------------:|")
@@ -280,31 +293,68 @@ def bench_encoder(args, scratch: Path) -> None:
 
 
 def rss_child(mode: str, output: str, count: int, size: str, fps: float, out_dir: Path) -> dict:
-    """Runs in a fresh process so ru_maxrss is this write's peak, not the benchmark's."""
+    """Runs in a fresh process; the peak is reset right before the write, so it is the write's own."""
+    import numpy as np
+
     width, height = parse_size(size)
     cfg = compose_config(out_dir / "rss", [f"output={output}"])
     context = media_context(cfg.output)
-    before_kb = _current_rss_kb()
+    before_kb = _proc_status_kb("VmRSS")
     if mode == "stream":  # one frame at a time (e.g. decoded latents streamed out)
         source = (frame for chunk in range(0, count, 16) for frame in synthetic_frames(min(16, count - chunk), width, height))
     elif mode == "uint8-array":
         source = synthetic_frames(count, width, height)
     else:  # "float32-array": what pipelines return with output_type="np"
-        source = synthetic_frames(count, width, height).astype("float32") / 255.0
-    held_kb = _current_rss_kb()
+        source = synthetic_frames(count, width, height).astype(np.float32)
+        source /= 255.0
+    held_kb = _proc_status_kb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (the peak) to the current RSS
+    watcher = ChildPeakWatcher()
+    watcher.start()
     context.save_video(source, out_dir / f"rss-{mode}", fps=fps)
+    watcher.stop()
     return {
         "mode": mode, "before_mb": before_kb / 1024, "frames_held_mb": (held_kb - before_kb) / 1024,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "ffmpeg_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "peak_mb": _proc_status_kb("VmHWM") / 1024, "ffmpeg_peak_mb": watcher.peak_kb / 1024,
+        "ffmpeg_rusage_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
-def _current_rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+class ChildPeakWatcher:
+    """Polls the VmHWM of this process's ffmpeg children. RUSAGE_CHILDREN is no use here: it counts
+    the forked child before exec, i.e. the Python parent's own RSS."""
+
+    def __init__(self, interval_s: float = 0.01) -> None:
+        import threading
+
+        self.peak_kb = 0
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            for children in Path("/proc/self/task").glob("*/children"):
+                for pid in children.read_text().split():
+                    try:
+                        if Path(f"/proc/{pid}/comm").read_text().strip().startswith("ffmpeg"):
+                            self.peak_kb = max(self.peak_kb, _proc_status_kb("VmHWM", pid))
+                    except (OSError, ValueError):
+                        continue  # it exited between the listing and the read
+
+
+def _proc_status_kb(field: str, pid: str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
-    return 0
+    raise ValueError(f"{field} not in /proc/{pid}/status")
 
 
 def bench_rss(args, scratch: Path) -> None:
@@ -312,8 +362,10 @@ def bench_rss(args, scratch: Path) -> None:
     raw_mb = args.rss_frames * width * height * 3 / 2**20
     print(f"\n# peak RSS writing {args.rss_frames} frames {width}x{height} ({args.rss_output}); "
           f"raw rgb24 frames = {raw_mb:.0f} MiB, as float32 = {raw_mb * 4:.0f} MiB")
-    print("| frames given as | RSS before MiB | frames held MiB | python peak MiB | ffmpeg peak MiB |")
-    print("|-----------------|---------------:|----------------:|----------------:|----------------:|")
+    print("| frames given as | RSS before MiB | frames held MiB | python peak during write MiB | ffmpeg peak MiB "
+          "| RUSAGE_CHILDREN MiB |")
+    print("|-----------------|---------------:|----------------:|-----------------------------:|----------------:"
+          "|--------------------:|")
     for mode in ("stream", "uint8-array", "float32-array"):
         proc = subprocess.run(
             [sys.executable, __file__, "--rss-child", mode, "--rss-output", args.rss_output, "--rss-frames",
@@ -321,8 +373,8 @@ def bench_rss(args, scratch: Path) -> None:
             capture_output=True, text=True, check=True,
         )
         row = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"| {mode:<15} | {row['before_mb']:14.0f} | {row['frames_held_mb']:15.0f} | {row['peak_mb']:15.0f} | "
-              f"{row['ffmpeg_peak_mb']:15.0f} |", flush=True)
+        print(f"| {mode:<15} | {row['before_mb']:14.0f} | {row['frames_held_mb']:15.0f} | {row['peak_mb']:28.0f} | "
+              f"{row['ffmpeg_peak_mb']:15.0f} | {row['ffmpeg_rusage_mb']:19.0f} |", flush=True)
 
 
 # ---------------------------------------------------------------- main
@@ -333,9 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--queue", action="store_true", help="run the queue section (default when no section is named)")
     parser.add_argument("--encoder-throughput", action="store_true", help="run the encoder throughput section")
     parser.add_argument("--rss", action="store_true", help="run the peak-RSS section")
-    parser.add_argument("--jobs", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=33, help="per job; 4k+1 for Wan")
+    parser.add_argument("--jobs", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=17, help="per job; 4k+1 for Wan")
     parser.add_argument("--size", default="256x144", help="WxH per job (multiples of 16)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--output", default="mkv_h265", help="vgen output preset (conf/output/) for every variant")

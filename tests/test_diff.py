@@ -32,7 +32,8 @@ def test_one_override_reports_exactly_it_and_the_changed_output(two_runs):
     assert report["overrides"]["only_a"] == [] and report["overrides"]["only_b"] == ["generation.guidance_scale=3"]
     assert report["adapters"] == [] and report["versions"] == []
     outputs = report["outputs"]
-    assert [(o["job_index"], o["changed"], o["matched_by"]) for o in outputs] == [(0, True, "index"), (1, False, "job_id")]
+    assert [(o["job_index"], o["changed"], o["matched_by"]) for o in outputs] == [
+        (0, True, "index"), (1, False, "job_id")]
     assert outputs[0]["artifacts"][0]["how"].startswith("decoded content differs")
     assert report["differs"] is True
 

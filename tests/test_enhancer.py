@@ -141,7 +141,9 @@ def test_config_hash_ignores_on_error_and_model_keys_ignore_sampling():
     assert llm_key(base) == llm_key({**base, "temperature": 0.7, "max_words": 10})
     assert llm_key(base) != llm_key({**base, "device": "cuda"})
     assert captioner_key(base) is None
-    assert captioner_key({**base, "captioner": "florence2", "captioner_model": "m"}) is not None
+    captioned = {**base, "captioner": "florence2", "captioner_model": "m", "mode": "text+image"}
+    assert captioner_key(captioned) is not None
+    assert captioner_key({**captioned, "mode": "text"}) is None  # text mode never loads the captioner
 
 
 # --- bridge without models ------------------------------------------------------------------------

@@ -21,8 +21,6 @@ from vgen.hashing import file_sha256
 from vgen.manifest import ManifestLog, read_rows
 from vgen.production import ProductionManager
 
-pytestmark = pytest.mark.slow  # loads the tiny model and encodes several videos
-
 SLOW_ENCODE_S = 0.3
 TINY_JOB = ["generation.num_frames=5", "generation.steps=2", "generation.height=32", "generation.width=32"]
 
@@ -127,6 +125,7 @@ def run_queue(tmp_path: Path, *, background: bool, jobs: int = 4, interrupt_at: 
     return manager, controller
 
 
+@pytest.mark.slow  # loads the tiny model and encodes several videos
 def test_persistence_overlaps_generation(tmp_path):
     manager, controller = run_queue(tmp_path, background=True)
     summary = controller.run()
@@ -146,6 +145,7 @@ def test_persistence_overlaps_generation(tmp_path):
     assert writer.blocked_s < 0.5 * writer.busy_s, (writer.blocked_s, writer.busy_s)
 
 
+@pytest.mark.slow  # loads the tiny model and encodes several videos
 def test_inline_writer_never_overlaps(tmp_path):
     manager, controller = run_queue(tmp_path, background=False, jobs=3)
     summary = controller.run()
@@ -164,6 +164,7 @@ def test_inline_writer_never_overlaps(tmp_path):
     assert writer.busy_s >= persist_in_rows - 1e-3
 
 
+@pytest.mark.slow  # loads the tiny model and encodes several videos
 def test_interrupt_drains_pending_writes(tmp_path):
     """Ctrl-C during job 2: the queue stops, but jobs 0 and 1 are still written before run() returns."""
     manager, controller = run_queue(tmp_path, background=True, interrupt_at=2)
@@ -191,3 +192,28 @@ def test_close_runs_every_pending_task_in_order():
     assert done == list(range(6))
     assert writer.busy_s >= 6 * 0.02
     assert not any(thread.name == "vgen-writer" for thread in threading.enumerate())
+
+
+def test_a_task_raising_base_exception_does_not_strand_the_rest():
+    """SystemExit inside one write must not kill the worker: later writes still run and close() returns."""
+    done: list[str] = []
+
+    def exits():
+        time.sleep(0.05)  # the next task is queued (the queue is full) before this one dies
+        raise SystemExit(3)
+
+    writer = BackgroundWriter(enabled=True, max_pending=1)
+    writer.submit(exits)
+    writer.submit(lambda: done.append("after"))
+    closer = threading.Thread(target=writer.close, daemon=True)
+    closer.start()
+    closer.join(timeout=30)  # only guards against a hang; no timing is asserted
+    assert not closer.is_alive(), "close() hung: the worker died with writes pending"
+    assert done == ["after"]
+
+
+def test_submit_after_close_is_refused():
+    writer = BackgroundWriter(enabled=True)
+    writer.close()
+    with pytest.raises(RuntimeError, match="after close"):
+        writer.submit(lambda: None)

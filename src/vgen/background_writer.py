@@ -24,11 +24,14 @@ class BackgroundWriter:
         self.busy_s = 0.0  # time spent running tasks
         self._tasks: queue.Queue = queue.Queue(maxsize=max(1, max_pending))
         self._thread: threading.Thread | None = None
+        self._closed = False
         if enabled:
             self._thread = threading.Thread(target=self._work, name="vgen-writer", daemon=True)
             self._thread.start()
 
     def submit(self, task: Callable[[], None]) -> None:
+        if self._closed:  # nothing would run it: the write would be lost silently
+            raise RuntimeError("BackgroundWriter.submit after close()")
         if not self.enabled:
             self._run(task)
             return
@@ -43,6 +46,7 @@ class BackgroundWriter:
 
     def close(self) -> None:
         """Drain, then stop the worker. The process must never exit with writes pending."""
+        self._closed = True
         if self._thread is None:
             return
         self._tasks.put(_STOP)
@@ -62,6 +66,8 @@ class BackgroundWriter:
                 if task is _STOP:
                     return
                 self._run(task)
+            except BaseException:  # e.g. SystemExit from a library: the worker must outlive it, or close() hangs
+                log.exception("Background write task aborted")
             finally:
                 self._tasks.task_done()
 

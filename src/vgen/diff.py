@@ -149,22 +149,23 @@ def compare_files(a: Path, b: Path) -> tuple[bool, str]:
     return False, f"decoded content differs (max abs difference {delta:g})"
 
 
-def compare_rows(run_a: RunSnapshot, row_a: dict | None, run_b: RunSnapshot, row_b: dict | None) -> list[dict[str, Any]]:
+def compare_rows(run_a: RunSnapshot, row_a: dict | None, run_b: RunSnapshot,
+                 row_b: dict | None) -> list[dict[str, Any]]:
     """One entry per artifact role (in order) of two rows of the same job."""
     if row_a is None or row_b is None:
-        side = "b" if row_a is None else "a"
-        row = row_a or row_b
-        return [{"role": None, "same": False, "how": f"job only in run {side.upper()}",
-                 "a": None if row_a is None else row["status"], "b": None if row_b is None else row["status"]}]
+        only = "A" if row_b is None else "B"
+        return [{"role": None, "same": False, "how": f"job only in run {only}", "a": None, "b": None}]
     if row_a["status"] != row_b["status"] or row_a["status"] != "success":
         same = row_a["status"] == row_b["status"]
-        return [{"role": None, "same": same, "how": f"status {row_a['status']} vs {row_b['status']}", "a": None, "b": None}]
+        how = f"status {row_a['status']} vs {row_b['status']}"
+        return [{"role": None, "same": same, "how": how, "a": None, "b": None}]
     entries = []
     artifacts_b = list(row_b["artifacts"])
     for artifact in row_a["artifacts"]:
         match = next((other for other in artifacts_b if other["role"] == artifact["role"]), None)
         if match is None:
-            entries.append({"role": artifact["role"], "same": False, "how": "only in run A", "a": artifact["path"], "b": None})
+            entries.append({"role": artifact["role"], "same": False, "how": "only in run A",
+                            "a": artifact["path"], "b": None})
             continue
         artifacts_b.remove(match)
         same, how = compare_files(run_a.artifact_path(artifact), run_b.artifact_path(match))
@@ -240,14 +241,16 @@ def format_report(report: dict[str, Any]) -> str:
     lines += section("Package versions", report["versions"])
     lines += ["", "Outputs (jobs matched by job_id, then by index):"]
     for output in report["outputs"]:
-        ids = output["job_id_a"] if output["job_id_a"] == output["job_id_b"] else f"{output['job_id_a']} / {output['job_id_b']}"
+        id_a, id_b = output["job_id_a"], output["job_id_b"]
+        ids = id_a if id_a == id_b else f"{id_a} / {id_b}"
         lines.append(f"  job {output['job_index']} [{ids}]: {'CHANGED' if output['changed'] else 'unchanged'}")
         for entry in output["artifacts"]:
             lines.append(f"    {entry['role'] or 'job'}: {entry['how']} ({entry['a']} vs {entry['b']})")
         for key, a, b in output["adapter_payloads"]:
             lines.append(f"    adapter payload {key}: {a} -> {b}")
     changed = sum(output["changed"] for output in report["outputs"])
-    lines += ["", f"{changed} of {len(report['outputs'])} job(s) changed; runs {'differ' if report['differs'] else 'match'}"]
+    verdict = "differ" if report["differs"] else "match"
+    lines += ["", f"{changed} of {len(report['outputs'])} job(s) changed; runs {verdict}"]
     return "\n".join(lines)
 
 

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from vgen.config.schema import GROUP_SCHEMAS
-from vgen.diff import RESOLVED_CONFIG_NAME, RunSnapshot, compare_files, config_differences, mapping_differences
+from vgen.diff import (
+    RESOLVED_CONFIG_NAME, RunSnapshot, compare_files, config_differences, latest_rows, mapping_differences,
+)
 from vgen.errors import ConfigError, VgenError
 from vgen.manifest import MANIFEST_RELATIVE_PATH, package_versions, read_rows
 
@@ -66,7 +68,8 @@ def job_from_row(row: dict[str, Any], run_dir: Path, where: str) -> OriginalJob:
     )
 
 
-def source_from_run(run_dir: Path, rows: list[dict[str, Any]] | None = None, description: str | None = None) -> ReproductionSource:
+def source_from_run(run_dir: Path, rows: list[dict[str, Any]] | None = None,
+                    description: str | None = None) -> ReproductionSource:
     """Every successful job of a run dir (or only ``rows``)."""
     run = RunSnapshot.load(run_dir)
     rows = [row for row in run.rows if row["status"] == "success"] if rows is None else rows
@@ -101,9 +104,7 @@ def find_job_rows(job_id: str, roots: list[Path]) -> list[tuple[Path, dict[str, 
         raise ConfigError(f"job id {job_id!r}: give at least {MIN_JOB_ID_PREFIX} characters")
     found = []
     for root in roots:
-        manifests = [root / MANIFEST_RELATIVE_PATH] if (root / MANIFEST_RELATIVE_PATH).is_file() else root.rglob(
-            str(MANIFEST_RELATIVE_PATH))
-        for manifest in manifests:
+        for manifest in root.rglob(str(MANIFEST_RELATIVE_PATH)):
             found += [(manifest.parent.parent, row) for row in read_rows(manifest)
                       if row.get("job_id", "").startswith(job_id) and row.get("status") == "success"]
     return sorted(found, key=lambda item: item[1]["timestamp"], reverse=True)
@@ -171,6 +172,17 @@ def overlay_config(source: ReproductionSource) -> dict[str, Any]:
     return overlay
 
 
+def escape_interpolations(value: Any) -> Any:
+    """Recorded strings are literal: a prompt containing ``${...}`` must not be resolved again."""
+    if isinstance(value, str):
+        return value.replace("${", "\\${")
+    if isinstance(value, dict):
+        return {key: escape_interpolations(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [escape_interpolations(child) for child in value]
+    return value
+
+
 def rerun_command(config_dir: Path, run_dir: Path) -> list[str]:
     removed_groups = [f"~{group}" for group in GROUP_SCHEMAS]
     return [sys.executable, "-m", "vgen", f"--config-dir={config_dir}", f"+{OVERLAY_GROUP}=snapshot",
@@ -184,7 +196,8 @@ def run_again(source: ReproductionSource, run_dir: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="vgen-reproduce-") as config_dir:
         group_dir = Path(config_dir) / OVERLAY_GROUP
         group_dir.mkdir()
-        text = "# @package _global_\n" + OmegaConf.to_yaml(OmegaConf.create(overlay_config(source)))
+        overlay = OmegaConf.create(escape_interpolations(overlay_config(source)))
+        text = "# @package _global_\n" + OmegaConf.to_yaml(overlay)
         (group_dir / "snapshot.yaml").write_text(text, encoding="utf-8")
         return subprocess.run(rerun_command(Path(config_dir), run_dir)).returncode
 
@@ -204,11 +217,13 @@ def pick_artifact(original: dict[str, Any], candidates: list[dict[str, Any]]) ->
 
 def compare_runs(source: ReproductionSource, run_dir: Path) -> list[dict[str, Any]]:
     """Per original artifact: whether the rerun's counterpart (same job index and role) is identical."""
-    rows = {row["job_index"]: row for row in RunSnapshot.load(run_dir).rows} if (run_dir / MANIFEST_RELATIVE_PATH).is_file() else {}
+    rerun_rows = latest_rows(read_rows(run_dir / MANIFEST_RELATIVE_PATH))
+    rows = {row["job_index"]: row for row in rerun_rows}
     results = []
     for index, job in enumerate(source.jobs):
         row = rows.get(index)
-        candidates = [{"role": a["role"], "path": run_dir / a["path"]} for a in row["artifacts"]] if row and row["status"] == "success" else []
+        succeeded = row is not None and row["status"] == "success"
+        candidates = [{"role": a["role"], "path": run_dir / a["path"]} for a in row["artifacts"]] if succeeded else []
         for original in job.artifacts:
             rerun = pick_artifact(original, candidates)
             if rerun is None:
@@ -231,7 +246,7 @@ def reproduce(source: ReproductionSource, run_dir: Path) -> dict[str, Any]:
     """Rerun ``source`` into ``run_dir`` and return the report (also written to ``run_dir``)."""
     exit_code = run_again(source, run_dir)
     if exit_code == 2:
-        raise VgenError(f"the rerun rejected the recorded config (exit 2); see {run_dir}")
+        raise ConfigError(f"the rerun rejected the recorded config (exit 2); see the log above and {run_dir}")
     artifacts = compare_runs(source, run_dir)
     config_file = run_dir / RESOLVED_CONFIG_NAME
     recorded = {key: value for key, value in source.config.items() if key not in ("queue", "dry_run", "control")}
@@ -242,7 +257,8 @@ def reproduce(source: ReproductionSource, run_dir: Path) -> dict[str, Any]:
         rerun_config = OmegaConf.to_container(OmegaConf.load(config_file))
         config_drift = config_differences(recorded, {key: rerun_config.get(key) for key in recorded})
     recorded_versions = source.jobs[0].versions
-    version_drift = mapping_differences(recorded_versions, {key: package_versions().get(key) for key in recorded_versions})
+    current_versions = {key: package_versions().get(key) for key in recorded_versions}
+    version_drift = mapping_differences(recorded_versions, current_versions)
     report = {
         "source": source.description, "run_dir": str(run_dir), "rerun_exit_code": exit_code,
         "identical": bool(artifacts) and all(entry["identical"] for entry in artifacts),
@@ -254,6 +270,8 @@ def reproduce(source: ReproductionSource, run_dir: Path) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"Reproduced {report['source']}", f"into {report['run_dir']}", ""]
+    if report["rerun_exit_code"]:
+        lines.append(f"  warning: the rerun exited with code {report['rerun_exit_code']} (see its log above)")
     for entry in report["artifacts"]:
         verdict = "identical" if entry["identical"] else "DIFFERENT"
         lines.append(f"  job {entry['job_index']} [{entry['job_id']}] {entry['role'] or Path(entry['original']).name}: "

@@ -118,6 +118,7 @@ class EnhancerConfig:
     gguf_file: Optional[str] = None
     captioner: Optional[str] = None
     captioner_model: Optional[str] = None
+    caption_max_new_tokens: int = 128
     mode: str = "text"
     max_new_tokens: int = 256
     temperature: float = 0.0

@@ -152,11 +152,13 @@ class PromptEnhancerBridge:
 
     @staticmethod
     def _caption(cfg: dict, captioner: Any, image: Any) -> str | None:
-        if captioner is None or cfg["mode"] == "text" or image is None:
+        if captioner is None:  # mode text
+            return None
+        if image is None:
             if cfg["mode"] == "image":
                 raise VgenError("enhancer.mode=image rewrites from the start image, and this job has none")
             return None
-        caption = captioner.caption(image)
+        caption = captioner.caption(image, cfg["caption_max_new_tokens"])
         if not caption:
             raise EmptyEnhancementError(f"captioner {cfg['captioner_model']} returned an empty caption")
         return caption

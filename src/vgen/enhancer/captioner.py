@@ -9,7 +9,6 @@ from vgen.enhancer.checkpoints import CheckpointSource
 from vgen.enhancer.device import OffloadableModel, model_dtype
 
 CAPTION_TASK = "<DETAILED_CAPTION>"
-CAPTION_MAX_NEW_TOKENS = 128
 CAPTION_NUM_BEAMS = 3  # Florence-2's recommended decoding for captions
 
 
@@ -26,7 +25,7 @@ class Florence2Captioner(OffloadableModel):
         model = Florence2ForConditionalGeneration.from_pretrained(source.directory, dtype=model_dtype(device))
         return cls(model.to(device).eval(), processor, device)
 
-    def caption(self, image: Any) -> str:
+    def caption(self, image: Any, max_new_tokens: int) -> str:
         """Caption a PIL image, an image file path or an HxWxC uint8 array; whitespace collapsed."""
         import torch
 
@@ -36,7 +35,7 @@ class Florence2Captioner(OffloadableModel):
         inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         with torch.inference_mode():
             output = self.model.generate(
-                **inputs, max_new_tokens=CAPTION_MAX_NEW_TOKENS, num_beams=CAPTION_NUM_BEAMS, do_sample=False
+                **inputs, max_new_tokens=max_new_tokens, num_beams=CAPTION_NUM_BEAMS, do_sample=False
             )
         text = self.processor.batch_decode(output, skip_special_tokens=True)[0]
         return " ".join(text.split())

@@ -72,6 +72,7 @@ def validate_enhancer_config(enhancer_cfg: Any) -> dict[str, Any]:
         raise ConfigError(f"enhancer.device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
     _positive_int(cfg, "max_new_tokens")
     _positive_int(cfg, "max_words")
+    _positive_int(cfg, "caption_max_new_tokens")
     if not float(cfg.get("temperature", 0.0)) >= 0.0:
         raise ConfigError(f"enhancer.temperature must be >= 0, got {cfg.get('temperature')!r}")
     if not float(cfg["repetition_penalty"]) > 0.0:
@@ -91,7 +92,8 @@ def llm_key(cfg: Mapping[str, Any]) -> str:
 
 
 def captioner_key(cfg: Mapping[str, Any]) -> str | None:
-    if cfg.get("captioner") in (None, "none"):
+    """None when no caption is needed (no captioner, or ``mode=text``)."""
+    if cfg.get("captioner") in (None, "none") or cfg.get("mode") == "text":
         return None
     return canonical_json({k: cfg.get(k) for k in _CAPTIONER_KEYS})
 

@@ -1,0 +1,318 @@
+"""Tests for ``python -m vgen.matte``: persistence of every output, the manifest row, the CLI.
+
+Persistence tests compose ``conf/matte.yaml`` and call ``vgen.matte.app.run`` in-process (fast);
+the CLI tests start the real entry point as a subprocess. Media come from ``media_fixtures``.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+from PIL import Image
+
+from conftest import manifest_validator, read_manifest, run_vgen
+from media_fixtures import FPS, HEIGHT, WIDTH, make_media
+from vgen.config.locate import config_dir
+from vgen.hashing import file_sha256
+from vgen.media.metadata_io import read_metadata
+from vgen.media.probe import decode_video, probe
+
+FAST_H264 = ["output.preset=ultrafast"]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict:
+    return make_media(tmp_path_factory.mktemp("matte_app"))
+
+
+def run_in_process(run_dir: Path, *overrides: str) -> int:
+    """Compose the matte config like ``hydra.main`` does and run it; returns the exit code."""
+    from vgen.matte.app import run
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="matte", return_hydra_config=True, overrides=[f"run_dir={run_dir}", *overrides])
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return run(cfg)
+
+
+def inputs_for(media: dict, *extra: str) -> list[str]:
+    return [f"input.video={media['clip']}", f"input.mask={media['mask_video']}", *extra]
+
+
+def artifacts_by_role(row: dict) -> dict[str, list[dict]]:
+    roles: dict[str, list[dict]] = {}
+    for artifact in row["artifacts"]:
+        roles.setdefault(artifact["role"], []).append(artifact)
+    return roles
+
+
+def check_row(run_dir: Path) -> dict:
+    """The run's single manifest row, validated against the schema, its files matching their hashes."""
+    rows = read_manifest(run_dir)
+    assert len(rows) == 1
+    errors = [error.message for error in manifest_validator().iter_errors(rows[0])]
+    assert not errors, errors
+    for artifact in rows[0]["artifacts"]:
+        assert file_sha256(run_dir / artifact["path"]) == artifact["sha256"]
+    return rows[0]
+
+
+def iou(alpha: np.ndarray, truth: np.ndarray) -> float:
+    predicted = alpha > 0.5
+    return float(np.logical_and(predicted, truth).sum() / np.logical_or(predicted, truth).sum())
+
+
+# --- persistence (in-process) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def h265_run(media, tmp_path_factory) -> tuple[Path, dict]:
+    """mkv/h265 with the RGBA archive and both audio tracks re-attached, frames [4, 16)."""
+    run_dir = tmp_path_factory.mktemp("h265") / "run"
+    overrides = inputs_for(media, "input.start_frame=4", "input.end_frame=16", "output=mkv_h265",
+                           "output.preset=ultrafast", "output.save_masks=true", "attach_audio=true")
+    assert run_in_process(run_dir, *overrides) == 0
+    return run_dir, check_row(run_dir)
+
+
+def test_output_override_is_honoured_for_both_videos(h265_run, media):
+    run_dir, row = h265_run
+    roles = artifacts_by_role(row)
+    assert row["status"] == "success" and row["job_index"] == 0
+    for role in ("mask_foreground", "mask_alpha"):
+        (artifact,) = roles[role]
+        assert artifact["path"].startswith("mask_outputs/") and artifact["path"].endswith(".mkv")
+        video = next(s for s in probe(run_dir / artifact["path"])["streams"] if s["type"] == "video")
+        assert (artifact["container"], artifact["codec"], video["codec_name"]) == ("mkv", "hevc", "hevc")
+        assert (video["width"], video["height"], video["frames"]) == (WIDTH, HEIGHT, 12)
+        assert artifact["fps"] == pytest.approx(FPS)
+    # The alpha video really is the matte of frames 4..15 (the guided filter recovers the square).
+    alpha = decode_video(run_dir / roles["mask_alpha"][0]["path"])[..., 0] / 255.0
+    assert iou(alpha, media["truth"][4:16]) > 0.9
+
+
+def test_archive_holds_rgba_frames_and_metadata(h265_run):
+    run_dir, row = h265_run
+    (archive,) = artifacts_by_role(row)["rgba_archive"]
+    with zipfile.ZipFile(run_dir / archive["path"]) as bundle:
+        names = bundle.namelist()
+        assert names == [f"frame_{index:05d}.png" for index in range(12)] + ["metadata.json"]
+        first = Image.open(bundle.open(names[0]))
+        assert first.mode == "RGBA" and first.size == (WIDTH, HEIGHT)
+        metadata = json.loads(bundle.read("metadata.json"))
+    assert metadata["frame_range"] == [4, 16] and metadata["job_id"] == row["job_id"]
+    assert archive["frames"] == 12
+
+
+def test_every_audio_track_is_saved_with_its_rate_channels_and_language(h265_run):
+    run_dir, row = h265_run
+    tracks = artifacts_by_role(row)["audio"]
+    facts = [(t["sample_rate"], t["channels"], t["language"], t["extra"]["source_codec"]) for t in tracks]
+    assert facts == [(44100, 2, "eng", "aac"), (22050, 1, "fra", "flac")]
+    for track in tracks:
+        samples, rate = soundfile.read(run_dir / track["path"], dtype="float32", always_2d=True)
+        assert rate == track["sample_rate"] and samples.shape[1] == track["channels"]
+        assert track["duration_s"] == pytest.approx(12 / FPS, abs=0.03)  # the frame range, not the whole clip
+        assert samples.shape[0] == pytest.approx(rate * 12 / FPS, rel=0.05)
+        assert np.abs(samples).max() > 0.05  # the tones, not silence
+
+
+def test_reattached_foreground_keeps_both_tracks_with_languages(h265_run):
+    run_dir, row = h265_run
+    (foreground,) = artifacts_by_role(row)["mask_foreground"]
+    audio = [s for s in probe(run_dir / foreground["path"])["streams"] if s["type"] == "audio"]
+    assert [(s["language"], s["codec_name"], s["sample_rate"], s["channels"]) for s in audio] == [
+        ("eng", "flac", 44100, 2), ("fra", "flac", 22050, 1)
+    ]
+    assert foreground["extra"]["audio_language"] == ["eng", "fra"]
+    stored = read_metadata(run_dir / foreground["path"])  # metadata=embedded (the default)
+    assert stored["inputs"] == row["inputs"]
+    assert [t["language"] for t in stored["audio_tracks"]] == ["eng", "fra"]
+
+
+def test_defaults_write_no_archive_and_no_audio_in_the_video_greenscreen(media, tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_in_process(run_dir, *inputs_for(media, "input.end_frame=6", "mask_type=greenscreen", *FAST_H264)) == 0
+    roles = artifacts_by_role(check_row(run_dir))
+    assert sorted(roles) == ["audio", "mask_alpha", "mask_foreground"]
+    assert not list((run_dir / "mask_outputs").glob("*.zip"))
+    path = run_dir / roles["mask_foreground"][0]["path"]
+    assert [s["type"] for s in probe(path)["streams"]] == ["video"]
+    corner = decode_video(path)[:, :4, -4:].reshape(-1, 3).mean(axis=0)  # background: pure green
+    assert corner[1] > 200 and corner[0] < 40 and corner[2] < 40
+
+
+def test_webm_reattach_transcodes_every_track_to_opus(media, tmp_path):
+    run_dir = tmp_path / "run"
+    overrides = inputs_for(media, "input.end_frame=6", "output=webm_vp9", "output.preset=realtime", "attach_audio=true")
+    assert run_in_process(run_dir, *overrides) == 0
+    (foreground,) = artifacts_by_role(check_row(run_dir))["mask_foreground"]
+    audio = [s for s in probe(run_dir / foreground["path"])["streams"] if s["type"] == "audio"]
+    assert [(s["codec_name"], s["language"]) for s in audio] == [("opus", "eng"), ("opus", "fra")]
+
+
+def test_still_image_input_saves_images(media, tmp_path):
+    still = tmp_path / "still.png"
+    Image.fromarray(media["frames"][0]).save(still)
+    run_dir = tmp_path / "run"
+    assert run_in_process(run_dir, f"input.video={still}", f"input.mask={media['mask']}", "attach_audio=true") == 0
+    roles = artifacts_by_role(check_row(run_dir))
+    assert sorted(roles) == ["mask_alpha", "mask_foreground"]  # a still has no audio
+    for (artifact,) in roles.values():
+        assert (artifact["kind"], artifact["container"], artifact["fps"], artifact["frames"]) == ("image", "png", None, 1)
+    alpha = np.asarray(Image.open(run_dir / roles["mask_alpha"][0]["path"]))[..., 0] / 255.0
+    assert iou(alpha, media["truth"][0]) > 0.9
+
+
+def test_write_failure_gives_one_error_row_and_exit_1(media, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "mask_outputs").write_text("a file where the output folder should be")
+    code = run_in_process(run_dir, *inputs_for(media, "input.end_frame=4", "output.retries=0", *FAST_H264))
+    assert code == 1
+    row = check_row(run_dir)
+    assert row["status"] == "error" and row["artifacts"] == [] and "mask_outputs" in row["error"]["message"]
+
+
+def test_job_id_is_the_hash_of_the_request_and_backend(media, tmp_path):
+    from vgen.matte.app import matte_job_id
+    from vgen.matte.request import MatteRequest
+
+    request = MatteRequest(video="/a.mp4", mask="/m.png")
+    guided = {"name": "guided", "radius": 4, "eps": 0.001}
+    assert matte_job_id(request, guided) == matte_job_id(MatteRequest(video="/a.mp4", mask="/m.png"), dict(guided))
+    assert matte_job_id(request, guided) != matte_job_id(request, {**guided, "radius": 5})
+    assert matte_job_id(request, guided) != matte_job_id(MatteRequest(video="/a.mp4", mask="/m.png", end_frame=3), guided)
+
+
+# --- media layer pieces this app relies on --------------------------------------------------------
+
+
+def test_mux_audio_adds_several_tagged_tracks(tmp_path):
+    from vgen.media.context import MediaPersistenceContext
+    from vgen.media.metadata_state import MetadataState
+    from vgen.media.writers import mux_audio
+
+    context = MediaPersistenceContext.from_config(
+        {"name": "t", "container": "mp4", "codec": "libx264", "preset": "ultrafast"}, MetadataState("none"))
+    video = context.save_video(np.zeros((8, 32, 32, 3), np.uint8), tmp_path / "clip", fps=16)
+    tone = np.sin(np.arange(8000, dtype=np.float32) / 10.0)[:, None]
+    mux_audio(video.path, [(tone, 16000), (np.repeat(tone, 2, axis=1), 22050)], language=["deu", None])
+    audio = [s for s in probe(video.path)["streams"] if s["type"] == "audio"]
+    assert [(s["codec_name"], s["channels"], s["sample_rate"]) for s in audio] == [("aac", 1, 16000), ("aac", 2, 22050)]
+    assert [s["language"] for s in audio] == ["deu", "und"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # staged WAVs removed
+    with pytest.raises(Exception, match="2 audio track"):
+        mux_audio(video.path, [(tone, 16000), (tone, 16000)], language=["eng"])
+
+
+def test_decode_video_range(media):
+    whole = decode_video(media["clip"])
+    part = decode_video(media["clip"], 5, 9)
+    assert whole.shape == (28, HEIGHT, WIDTH, 3) and part.shape == (4, HEIGHT, WIDTH, 3)
+    np.testing.assert_array_equal(part, whole[5:9])
+    assert decode_video(media["clip"], 40).shape[0] == 0
+
+
+# --- the CLI (subprocess) ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cli_json_metadata_row_lists_every_role_with_sidecars(media, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_vgen(*inputs_for(media, "input.end_frame=8", "output.save_masks=true", "metadata=json",
+                                  *FAST_H264, f"hydra.run.dir={run_dir}"), module="vgen.matte", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    row = check_row(run_dir)
+    roles = artifacts_by_role(row)
+    assert sorted(roles) == ["audio", "mask_alpha", "mask_foreground", "rgba_archive"]
+    assert row["metadata_mode"] == "json" and row["inputs"]["backend"] == {"name": "guided", "radius": 4, "eps": 0.001}
+    assert row["inputs"]["request"]["video"] == str(media["clip"]) and row["inputs"]["request"]["end_frame"] == 8
+    assert set(row["timings"]) == {"decode_s", "matte_s", "persist_s"}
+    for role in ("mask_foreground", "mask_alpha", "audio"):
+        for artifact in roles[role]:
+            sidecar = json.loads((run_dir / artifact["metadata_sidecar"]).read_text())
+            assert sidecar["job_id"] == row["job_id"] and sidecar["inputs"] == row["inputs"]
+            assert sidecar["frame_range"] == [0, 8]
+            assert [t["source_codec"] for t in sidecar["audio_tracks"]] == ["aac", "flac"]
+    english, french = roles["audio"]
+    assert (english["sample_rate"], english["channels"], english["language"], english["extra"]["source_codec"]) == (
+        44100, 2, "eng", "aac")
+    assert (french["sample_rate"], french["channels"], french["language"]) == (22050, 1, "fra")
+    french_sidecar = json.loads((run_dir / french["metadata_sidecar"]).read_text())
+    assert french_sidecar["audio_track"]["language"] == "fra"
+    assert roles["rgba_archive"][0]["metadata_sidecar"] is None  # its metadata is a member of the ZIP
+    assert (run_dir / "resolved_config.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_cli_sam2_vitmatte_with_tiny_models(media, tmp_path):
+    from vgen.matte.tiny_models import build_tiny_sam2_vitmatte
+
+    models = build_tiny_sam2_vitmatte(tmp_path / "tiny")
+    run_dir = tmp_path / "run"
+    result = run_vgen(
+        f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.end_frame=4", "device=cpu",
+        "matte/backend=sam2_vitmatte", f"matte.backend.sam2_model={models.sam2}",
+        f"matte.backend.vitmatte_model={models.vitmatte}", *FAST_H264, f"hydra.run.dir={run_dir}",
+        module="vgen.matte", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    row = check_row(run_dir)
+    assert row["inputs"]["backend"]["name"] == "sam2_vitmatte"
+    assert row["inputs"]["backend"]["sam2_model"] == str(models.sam2)
+    (alpha,) = artifacts_by_role(row)["mask_alpha"]
+    assert alpha["frames"] == 4 and (alpha["width"], alpha["height"]) == (WIDTH, HEIGHT)
+
+
+def test_cli_dry_run_prints_the_plan_and_writes_nothing(media, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_vgen(*inputs_for(media, "output.save_masks=true", "dry_run=true", f"hydra.run.dir={run_dir}"),
+                      module="vgen.matte", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "nothing will be computed or written" in result.stdout
+    assert "clip_rgba.zip (rgba_archive)" in result.stdout and "clip_audio1_fra.wav" in result.stdout
+    assert not run_dir.exists()
+
+
+def _bad_inputs(media: dict, tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("definitely not a video\n" * 20)
+    empty = tmp_path / "empty.png"
+    Image.fromarray(np.zeros((HEIGHT, WIDTH), np.uint8)).save(empty)
+    small = tmp_path / "small.png"
+    Image.fromarray(np.full((HEIGHT // 2, WIDTH // 2), 255, np.uint8)).save(small)
+    return {
+        "not_a_video": ([f"input.video={notes}", f"input.mask={media['mask_video']}"], r"input|video: .*notes\.txt is not"),
+        "empty_mask": ([f"input.video={media['clip']}", f"input.mask={empty}"], r"mask: .*empty\.png is empty"),
+        "range_out_of_bounds": (inputs_for(media, "input.start_frame=20", "input.end_frame=40"),
+                                r"frame range \[20, 40\) is outside .*clip\.mkv, which has 28 frame"),
+        "mask_size_mismatch": ([f"input.video={media['clip']}", f"input.mask={small}"],
+                               r"mask: .*small\.png is 48x32 but .*clip\.mkv frames are 96x64"),
+    }
+
+
+@pytest.mark.parametrize("case", ["not_a_video", "empty_mask", "range_out_of_bounds", "mask_size_mismatch"])
+def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(media, tmp_path, case):
+    import re
+
+    overrides, expected = _bad_inputs(media, tmp_path)[case]
+    run_dir = tmp_path / "run"
+    result = run_vgen(*overrides, "attach_audio=true", f"hydra.run.dir={run_dir}", module="vgen.matte", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and re.search(expected, errors[0]), result.stderr
+    assert not (run_dir / "manifests").exists() and not (run_dir / "mask_outputs").exists()
