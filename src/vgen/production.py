@@ -122,7 +122,7 @@ class ProductionManager:
         job: JobSpec,
         *,
         step_hooks: Sequence[StepHook] = (),
-        on_prompt_enhanced: Callable[[JobSpec, str], None] | None = None,
+        on_prompt_enhanced: Callable[[str, str], None] | None = None,
     ) -> GenerationResult:
         """Enhance the prompt, activate the job's LoRAs and run the pipeline (no file I/O here)."""
         check_job_shape(job.settings, self.cfg.model)
@@ -132,7 +132,7 @@ class ProductionManager:
         enhance_s = time.perf_counter() - started
         enhanced_prompt = None if self.cfg.enhancer.backend == "none" else enhancement.enhanced_prompt
         if enhanced_prompt is not None and on_prompt_enhanced is not None:
-            on_prompt_enhanced(job, enhanced_prompt)
+            on_prompt_enhanced(job.job_id, enhanced_prompt)
 
         pipe, load_s = self.pipeline()
         load_s, self._unreported_load_s = load_s + self._unreported_load_s, 0.0

@@ -130,7 +130,9 @@ class QueueController:
         self.state.job_started(job)
         self.progress.job_started(job.index, self.state.next_index(), job.job_id, job.prompt, job.settings["steps"])
         try:
-            result = self.manager.run_generation(job, step_hooks=[self._step_hook])
+            result = self.manager.run_generation(
+                job, step_hooks=[self._step_hook], on_prompt_enhanced=self.state.set_enhanced_prompt
+            )
         except JobAborted as exc:
             log.warning("Job %s %s", job.job_id, exc)
             timings = {"generate_s": time.perf_counter() - started}

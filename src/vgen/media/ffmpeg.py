@@ -59,7 +59,8 @@ def stderr_tail(text: str, limit: int = 2000) -> str:
 def run_ffmpeg(args: list[str], *, what: Path | str) -> None:
     """Run ffmpeg with ``args`` (after the base flags); raise :class:`FfmpegError` naming ``what``."""
     proc = subprocess.run(
-        [ffmpeg_exe(), *BASE_ARGS, *args], capture_output=True, text=True, env=ffmpeg_env(), check=False
+        [ffmpeg_exe(), *BASE_ARGS, *args], capture_output=True, text=True, env=ffmpeg_env(), check=False,
+        start_new_session=True,  # like the encoder: Ctrl-C stops vgen gracefully, not this child
     )
     if proc.returncode != 0:
         raise FfmpegError(f"ffmpeg failed writing {what}: {stderr_tail(proc.stderr)}")

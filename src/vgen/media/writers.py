@@ -227,8 +227,9 @@ def _encode_video(
     ]
     count = 0
     with tempfile.TemporaryFile() as stderr:
+        # Own session: a terminal Ctrl-C reaches vgen (which drains this write), not the encoder itself.
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr,
-                                env=ffmpeg.ffmpeg_env())
+                                env=ffmpeg.ffmpeg_env(), start_new_session=True)
         try:
             try:
                 for frame in source:
