@@ -91,6 +91,7 @@ class PlainLoop:
 
     def __init__(self, cache: str, output_cfg) -> None:
         import diffusers
+        import transformers
         from diffusers import WanPipeline
 
         from vgen.media.formats import CONTAINERS
@@ -98,6 +99,7 @@ class PlainLoop:
         from vgen.models.tiny_wan import ensure_tiny_wan
 
         diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
         self.pipe = WanPipeline.from_pretrained(ensure_tiny_wan(cache), local_files_only=True)
         self.pipe.set_progress_bar_config(disable=True)
         self.settings = output_settings(output_cfg)

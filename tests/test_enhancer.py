@@ -72,12 +72,13 @@ def test_system_prompts_exist_per_task_and_carry_the_word_cap():
 
 def test_messages_follow_mode():
     text = build_messages("i2v", "a fox", "a red fox in snow", "text", 150)
-    assert text[0]["role"] == "system" and text[1]["content"] == "Prompt: a fox"
-    both = build_messages("i2v", "a fox", "a red fox in snow", "text+image", 150)[1]["content"]
+    assert [m["role"] for m in text] == ["system", "user", "assistant", "user"]  # system, example, request
+    assert text[-1]["content"] == "Prompt: a fox"
+    both = build_messages("i2v", "a fox", "a red fox in snow", "text+image", 150)[-1]["content"]
     assert "a red fox in snow" in both and "Prompt: a fox" in both
-    image_only = build_messages("i2v", "a fox", "a red fox in snow", "image", 150)[1]["content"]
+    image_only = build_messages("i2v", "a fox", "a red fox in snow", "image", 150)[-1]["content"]
     assert "a red fox in snow" in image_only and "a fox\n" not in image_only and "Prompt:" not in image_only
-    no_caption = build_messages("t2v", "a fox", None, "text+image", 150)[1]["content"]
+    no_caption = build_messages("t2v", "a fox", None, "text+image", 150)[-1]["content"]
     assert no_caption == "Prompt: a fox"
 
 

@@ -48,7 +48,7 @@ def run_in_process(run_dir: Path, *overrides: str) -> int:
 
 
 def inputs_for(media: dict, *extra: str) -> list[str]:
-    return [f"input.video={media['clip']}", f"input.mask={media['mask_video']}", *extra]
+    return [f"input.video={media['clip']}", f"input.mask={media['mask_video']}", "matte/backend=guided", *extra]
 
 
 def artifacts_by_role(row: dict) -> dict[str, list[dict]]:
@@ -167,7 +167,8 @@ def test_still_image_input_saves_images(media, tmp_path):
     still = tmp_path / "still.png"
     Image.fromarray(media["frames"][0]).save(still)
     run_dir = tmp_path / "run"
-    assert run_in_process(run_dir, f"input.video={still}", f"input.mask={media['mask']}", "attach_audio=true") == 0
+    overrides = [f"input.video={still}", f"input.mask={media['mask']}", "matte/backend=guided", "attach_audio=true"]
+    assert run_in_process(run_dir, *overrides) == 0
     roles = artifacts_by_role(check_row(run_dir))
     assert sorted(roles) == ["mask_alpha", "mask_foreground"]  # a still has no audio
     for (artifact,) in roles.values():
@@ -265,7 +266,7 @@ def test_cli_sam2_vitmatte_with_tiny_models(media, tmp_path):
     run_dir = tmp_path / "run"
     result = run_vgen(
         f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.end_frame=4", "device=cpu",
-        "matte/backend=sam2_vitmatte", f"matte.backend.sam2_model={models.sam2}",
+        f"matte.backend.sam2_model={models.sam2}",
         f"matte.backend.vitmatte_model={models.vitmatte}", *FAST_H264, f"hydra.run.dir={run_dir}",
         module="vgen.matte", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"},
     )
@@ -277,14 +278,25 @@ def test_cli_sam2_vitmatte_with_tiny_models(media, tmp_path):
     assert alpha["frames"] == 4 and (alpha["width"], alpha["height"]) == (WIDTH, HEIGHT)
 
 
-def test_cli_dry_run_prints_the_plan_and_writes_nothing(media, tmp_path):
-    run_dir = tmp_path / "run"
-    result = run_vgen(*inputs_for(media, "output.save_masks=true", "dry_run=true", f"hydra.run.dir={run_dir}"),
-                      module="vgen.matte", cwd=tmp_path)
+def test_cli_dry_run_prints_the_plan_imports_no_torch_and_writes_nothing(media, tmp_path):
+    import subprocess
+    import sys
+
+    argv = ["vgen.matte", f"input.video={media['clip']}", f"input.mask={media['mask']}", "output.save_masks=true",
+            "dry_run=true"]  # the default backend (sam2_vitmatte) with no checkpoint: a dry run loads nothing
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n    runpy.run_module('vgen.matte', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('HEAVY', [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "nothing will be computed or written" in result.stdout
+    assert "HEAVY []" in result.stdout and "nothing will be computed or written" in result.stdout
+    assert '"name":"sam2_vitmatte"' in result.stdout and "frames [0, 28) at 24 fps" in result.stdout
     assert "clip_rgba.zip (rgba_archive)" in result.stdout and "clip_audio1_fra.wav" in result.stdout
-    assert not run_dir.exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def _bad_inputs(media: dict, tmp_path: Path) -> dict[str, tuple[list[str], str]]:
@@ -301,16 +313,22 @@ def _bad_inputs(media: dict, tmp_path: Path) -> dict[str, tuple[list[str], str]]
                                 r"frame range \[20, 40\) is outside .*clip\.mkv, which has 28 frame"),
         "mask_size_mismatch": ([f"input.video={media['clip']}", f"input.mask={small}"],
                                r"mask: .*small\.png is 48x32 but .*clip\.mkv frames are 96x64"),
+        "missing_checkpoint": ([f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.end_frame=2",
+                                "device=cpu", "matte.backend.sam2_model=no-such-org/sam2-missing",
+                                f"matte.backend.cache_dir={tmp_path / 'hf'}"],
+                               r"backend\.sam2_model: checkpoint 'no-such-org/sam2-missing' not found locally"),
     }
 
 
-@pytest.mark.parametrize("case", ["not_a_video", "empty_mask", "range_out_of_bounds", "mask_size_mismatch"])
+@pytest.mark.parametrize("case", ["not_a_video", "empty_mask", "range_out_of_bounds", "mask_size_mismatch",
+                                  pytest.param("missing_checkpoint", marks=pytest.mark.slow)])
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(media, tmp_path, case):
     import re
 
     overrides, expected = _bad_inputs(media, tmp_path)[case]
     run_dir = tmp_path / "run"
-    result = run_vgen(*overrides, "attach_audio=true", f"hydra.run.dir={run_dir}", module="vgen.matte", cwd=tmp_path)
+    result = run_vgen(*overrides, "attach_audio=true", f"hydra.run.dir={run_dir}", module="vgen.matte", cwd=tmp_path,
+                      env={"HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "ERROR" in line]

@@ -97,11 +97,11 @@ class InstrumentedManager(ProductionManager):
     def media_context(self):
         return SlowMedia(super().media_context(), self.intervals)
 
-    def run_generation(self, job, *, step_hooks=()):
+    def run_generation(self, job, **kwargs):
         if job.index == self.interrupt_at:
             signal.raise_signal(signal.SIGINT)  # a real Ctrl-C: KeyboardInterrupt in this (main) thread
         started = time.perf_counter()
-        result = super().run_generation(job, step_hooks=step_hooks)
+        result = super().run_generation(job, **kwargs)
         self.intervals.append(("generate", started, time.perf_counter(), threading.current_thread().name))
         return result
 

@@ -34,6 +34,31 @@ SYSTEM_PROMPTS = {
 }
 TASKS = tuple(SYSTEM_PROMPTS)
 
+# One worked example per task, sent as a prior chat turn: small models (SmolLM2-135M) copy its
+# shape -- visual, present tense, one paragraph -- far more reliably than they follow instructions.
+_VIDEO_EXAMPLE = (
+    "Prompt: a dog in the rain",
+    "A golden retriever sits on a wet city sidewalk in heavy rain, water dripping from its fur as it "
+    "shakes its head. Neon shop signs reflect in the puddles around it. Slow push-in from a low angle, "
+    "cool blue and warm orange tones, moody cinematic lighting.",
+)
+EXAMPLES = {
+    "t2v": _VIDEO_EXAMPLE,
+    "i2v": _VIDEO_EXAMPLE,
+    "t2i": (
+        "Prompt: a dog in the rain",
+        "A golden retriever sitting on a wet city sidewalk in heavy rain, droplets frozen mid-air, neon "
+        "shop signs reflected in the puddles, low-angle shot, 35 mm lens, shallow depth of field, cool "
+        "blue and warm orange tones.",
+    ),
+    "audio": (
+        "Prompt: rain in the city",
+        "Steady heavy rain on pavement and metal awnings, close and crisp, with distant traffic hissing "
+        "over wet asphalt, an occasional car horn echoing between buildings, and a low rumble of thunder "
+        "rolling in slowly.",
+    ),
+}
+
 
 def system_prompt(task: str, max_words: int) -> str:
     if task not in SYSTEM_PROMPTS:
@@ -52,7 +77,10 @@ def build_messages(task: str, prompt: str, caption: str | None, mode: str, max_w
         parts.append(f"The start image shows: {caption}")
     if mode != "image":
         parts.append(f"Prompt: {prompt}")
+    example_prompt, example_answer = EXAMPLES[task]
     return [
         {"role": "system", "content": system_prompt(task, max_words)},
+        {"role": "user", "content": example_prompt},
+        {"role": "assistant", "content": example_answer},
         {"role": "user", "content": "\n".join(parts)},
     ]

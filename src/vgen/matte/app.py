@@ -133,7 +133,8 @@ class MatteRun:
         still = inputs.fps is None
         paths = output_paths(Path("<run_dir>"), request)
         video_suffix = IMAGE_FORMATS[out.image_format][1] if still else CONTAINERS[out.container].suffix
-        span = "still image" if still else f"frames [{request.start_frame}, {request.start_frame + count}) at {inputs.fps:g} fps"
+        first = request.start_frame
+        span = "still image" if still else f"frames [{first}, {first + count}) at {inputs.fps:g} fps"
         mask_kind = "per-frame mask video" if inputs.is_mask_video and not still else "first-frame mask"
         lines = [
             "vgen matte dry run: nothing will be computed or written.",
@@ -152,9 +153,10 @@ class MatteRun:
         ]
         if out.save_masks:
             lines.append(f"  {paths['rgba_archive']}.zip (rgba_archive)")
+        audio_suffix = AUDIO_FORMATS[out.audio_format][1]
         for stream in inputs.audio_streams:
             lines.append(
-                f"  {audio_path(Path('<run_dir>'), request, stream)}{AUDIO_FORMATS[out.audio_format][1]} (audio: {stream.codec} "
+                f"  {audio_path(Path('<run_dir>'), request, stream)}{audio_suffix} (audio: {stream.codec} "
                 f"{stream.sample_rate} Hz, {stream.channels} ch, language {stream.language or 'none'})"
             )
         return "\n".join(lines)
