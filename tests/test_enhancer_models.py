@@ -209,7 +209,9 @@ def test_missing_model_falls_back_or_fails(tiny_models, tmp_path, caplog):
     with pytest.raises(CheckpointNotFoundError, match="no-such-model"):
         bridge.enhance({**missing, "on_error": "fail"}, "a fox")
     assert bridge.load_count == 0
-    captioner_missing = _cfg(tiny_models, captioner="florence2", captioner_model=str(tmp_path / "nope"))
+    captioner_missing = _cfg(
+        tiny_models, captioner="florence2", captioner_model=str(tmp_path / "nope"), mode="text+image"
+    )
     result = bridge.enhance(captioner_missing, "a fox", task="i2v", image=Image.new("RGB", (8, 8)))
     assert result.enhanced_prompt == "a fox" and "enhancer.captioner_model=" in result.error
 

@@ -68,6 +68,7 @@ def test_changed_original_is_reported_different(original, tmp_path):
     assert "DIFFERENT" in result.stdout and "0 of 1 artifact(s) identical" in result.stdout
 
 
+@pytest.mark.slow  # uses the recorded run of the module fixture
 def test_sources_manifest_row_and_job_id(original):
     rows = read_manifest(original)
     by_line = load_source(f"{original}/manifests/run_history.jsonl:2")
@@ -82,6 +83,7 @@ def test_sources_manifest_row_and_job_id(original):
     assert whole.config["generation"]["steps"] == 2
 
 
+@pytest.mark.slow  # uses the recorded run of the module fixture
 def test_rerun_overlay_holds_recorded_jobs_and_no_run_dir(original):
     from vgen.reproduce import overlay_config
 

@@ -135,3 +135,13 @@ def test_multirun_loads_the_pipeline_once(tmp_path):
     assert log.count("Loaded WanPipeline") == 1
     for point in ("0", "1"):
         assert read_manifest(tmp_path / "sweep" / point)[0]["status"] == "success"
+
+
+def test_single_frame_job_is_saved_as_an_image(tmp_path):
+    result = run_vgen(*FAST, "output.image_format=webp", "queue.jobs=[{prompt: a still, num_frames: 1}]",
+                      f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (artifact,) = read_manifest(tmp_path / "run")[0]["artifacts"]
+    assert (artifact["role"], artifact["container"], artifact["width"], artifact["height"]) == ("image", "webp", 64, 64)
+    assert artifact["path"].startswith("images/") and artifact["path"].endswith(".webp")
+    assert read_metadata(tmp_path / "run" / artifact["path"])["inputs"]["job"]["num_frames"] == 1

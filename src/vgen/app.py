@@ -44,14 +44,14 @@ def debug_enabled() -> bool:
 def run(cfg: DictConfig) -> int:
     """Run one configuration (one Hydra job) and return its exit code."""
     from vgen.plan import format_plan
-    from vgen.production import VIDEO_SUBDIR, ProductionManager, artifact_stem
+    from vgen.production import ProductionManager
 
     hydra_cfg = HydraConfig.get()
     manager = ProductionManager(cfg, run_dir=cfg.run_dir, overrides=list(hydra_cfg.overrides.task))
     jobs = manager.jobs()
     manager.validate(jobs)
     if cfg.dry_run:
-        print(format_plan(cfg, jobs, lambda job: f"{VIDEO_SUBDIR}/{artifact_stem(job)}"))
+        print(format_plan(cfg, jobs, manager.planned_output))
         return 0
 
     from contextlib import ExitStack

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from vgen.jobs import JobSpec
 
 
-def format_plan(cfg, jobs: Sequence[JobSpec], output_stem) -> str:
+def format_plan(cfg, jobs: Sequence[JobSpec], planned_output: Callable[[JobSpec], str]) -> str:
     model = cfg.model
     out = cfg.output
     lines = [
@@ -25,6 +25,6 @@ def format_plan(cfg, jobs: Sequence[JobSpec], output_stem) -> str:
         lines.append(
             f"  [{job.index}] {job.job_id} seed={s['seed']} {s['width']}x{s['height']}x{s['num_frames']} "
             f"steps={s['steps']} cfg={s['guidance_scale']} fps={s['fps']} -> "
-            f"<run_dir>/{output_stem(job)}.{out.container}\n      prompt: {job.prompt}"
+            f"<run_dir>/{planned_output(job)}\n      prompt: {job.prompt}"
         )
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, check_jo
 
 log = logging.getLogger(__name__)
 VIDEO_SUBDIR = "videos"
+IMAGE_SUBDIR = "images"
 
 
 def prompt_slug(prompt: str, limit: int = 40) -> str:
@@ -99,9 +100,19 @@ class ProductionManager:
 
         return MediaPersistenceContext.from_config(self.cfg.output, self.metadata_state(), logger=log)
 
+    @staticmethod
+    def is_still(job: JobSpec) -> bool:
+        """A single-frame job is saved as an image (``output.image_format``), not a one-frame video."""
+        return job.settings["num_frames"] == 1
+
     def output_path(self, job: JobSpec) -> Path:
-        """Final artifact path without suffix: the container decides it."""
-        return self.run_dir / VIDEO_SUBDIR / artifact_stem(job)
+        """Final artifact path without suffix: the container or image format decides it."""
+        return self.run_dir / (IMAGE_SUBDIR if self.is_still(job) else VIDEO_SUBDIR) / artifact_stem(job)
+
+    def planned_output(self, job: JobSpec) -> str:
+        """The artifact path a dry run reports, relative to the run dir."""
+        suffix = self.cfg.output.image_format if self.is_still(job) else self.cfg.output.container
+        return f"{self.output_path(job).relative_to(self.run_dir).as_posix()}.{suffix}"
 
     # -- generation -----------------------------------------------------------------------------
     def pipeline(self) -> tuple[Any, float]:
@@ -189,10 +200,11 @@ class ProductionManager:
         started = time.perf_counter()
         error: BaseException | None = None
         try:
-            recorder.save_video(
-                result.frames, self.output_path(result.job), metadata=self.artifact_metadata(result),
-                fps=result.job.settings["fps"], role="video",
-            )
+            path, metadata = self.output_path(result.job), self.artifact_metadata(result)
+            if self.is_still(result.job):
+                recorder.save_image(result.frames[0], path, metadata=metadata, role="image")
+            else:
+                recorder.save_video(result.frames, path, metadata=metadata, fps=result.job.settings["fps"], role="video")
         except Exception as exc:  # MediaWriteError and encoder failures become this job's error row
             error = exc
             log.error("Job %s: writing its artifacts failed: %s", result.job.job_id, exc)

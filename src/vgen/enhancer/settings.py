@@ -14,9 +14,9 @@ BACKENDS = ("none", "smollm2", "hf_llm")
 MODES = ("text", "image", "text+image")
 ON_ERROR = ("fallback", "fail")
 CAPTIONERS = (None, "none", "florence2")
-DEVICES_PREFIXES = ("auto", "cpu", "cuda", "mps")
+DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")
 
-# Keys that change what a model produces or where it lives: the LLM and captioner caches are keyed
+# Keys that identify a loaded model: the LLM and captioner caches are keyed
 # on these, so a sweep over temperature or max_words in one process reuses the loaded weights.
 _LLM_KEYS = ("backend", "model", "gguf_file", "device", "cache_dir")
 _CAPTIONER_KEYS = ("captioner", "captioner_model", "device")
@@ -68,7 +68,7 @@ def validate_enhancer_config(enhancer_cfg: Any) -> dict[str, Any]:
     if cfg.get("captioner") == "florence2" and not cfg.get("captioner_model"):
         raise ConfigError("enhancer.captioner_model is required with enhancer.captioner=florence2")
     device = str(cfg.get("device", "auto"))
-    if not device.startswith(DEVICES_PREFIXES):
+    if not device.startswith(DEVICE_PREFIXES):
         raise ConfigError(f"enhancer.device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
     _positive_int(cfg, "max_new_tokens")
     _positive_int(cfg, "max_words")
