@@ -80,10 +80,10 @@ def cpu_seconds() -> float:
 
 
 def timed(run) -> dict:
-    """Wall and CPU seconds of ``run()``, merged into what it returns (a dict or None)."""
+    """Wall and CPU seconds of ``run()``, and what it returned."""
     wall, cpu = time.perf_counter(), cpu_seconds()
-    extra = run() or {}
-    return {**extra, "wall_s": time.perf_counter() - wall, "cpu_s": cpu_seconds() - cpu}
+    returned = run()
+    return {"returned": returned, "wall_s": time.perf_counter() - wall, "cpu_s": cpu_seconds() - cpu}
 
 
 class PlainLoop:
@@ -142,21 +142,24 @@ class PlainLoop:
 
 
 def run_vgen_queue(args, scratch: Path, *, background: bool, jobs_limit: int | None = None) -> dict:
+    """One vgen queue run; wall/CPU cover ``QueueController.run()`` only (config setup is ``setup_s``)."""
     from vgen.production import ProductionManager
     from vgen.queue_controller import QueueController
 
+    setup = time.perf_counter()
     run_dir = Path(tempfile.mkdtemp(prefix="vgen-", dir=scratch))
     cfg = compose_config(run_dir, [*job_overrides(args), f"output.background_writer={str(background).lower()}"])
     manager = ProductionManager(cfg, run_dir=run_dir)
     manager.load_pipeline()  # a cache hit after the warm-up
-    jobs = manager.jobs()[:jobs_limit]
-    controller = QueueController(manager, jobs)
-    summary = controller.run()
+    controller = QueueController(manager, manager.jobs()[:jobs_limit])
+    setup_s = time.perf_counter() - setup
+    result = timed(controller.run)
+    summary = result.pop("returned")
     if not summary.ok:
         raise SystemExit(f"vgen queue failed: {summary}; see {manager.manifest.path}")
     rows = manager.manifest.rows()
     return {
-        "blocked_s": controller.writer.blocked_s, "busy_s": controller.writer.busy_s,
+        **result, "setup_s": setup_s, "blocked_s": controller.writer.blocked_s, "busy_s": controller.writer.busy_s,
         "generate_s": sum(row["timings"]["generate_s"] for row in rows),
         "persist_s": sum(row["timings"]["persist_s"] for row in rows),
     }
@@ -180,8 +183,8 @@ def bench_queue(args, scratch: Path) -> None:
     for repeat in range(args.repeats):  # interleaved, so load drift hits every variant alike
         results["plain, no encode"].append(timed(lambda: plain.run(jobs, out_dir, encode=False)))
         results["plain + imageio-ffmpeg"].append(timed(lambda: plain.run(jobs, out_dir, encode=True)))
-        results["vgen inline"].append(timed(lambda: run_vgen_queue(args, scratch, background=False)))
-        results["vgen background"].append(timed(lambda: run_vgen_queue(args, scratch, background=True)))
+        results["vgen inline"].append(run_vgen_queue(args, scratch, background=False))
+        results["vgen background"].append(run_vgen_queue(args, scratch, background=True))
         print(f"  repeat {repeat + 1}/{args.repeats}: "
               + ", ".join(f"{name} {runs[-1]['wall_s']:.2f}s" for name, runs in results.items()), flush=True)
     print_queue_table(results)
@@ -209,12 +212,12 @@ def print_queue_table(results: dict[str, list[dict]]) -> None:
     print(f"encode share of plain+encode: {1 - best('plain, no encode') / reference:.0%} of wall, "
           f"{1 - best('plain, no encode', 'cpu_s') / cpu_reference:.0%} of CPU")
     print()
-    print("| vgen writer     | generate_s | persist_s | busy_s | blocked_s | blocked/busy |")
-    print("|-----------------|-----------:|----------:|-------:|----------:|-------------:|")
+    print("| vgen writer     | setup_s | generate_s | persist_s | busy_s | blocked_s | blocked/busy |")
+    print("|-----------------|--------:|-----------:|----------:|-------:|----------:|-------------:|")
     for name in ("vgen inline", "vgen background"):
         for run in results[name]:
             share = run["blocked_s"] / run["busy_s"] if run["busy_s"] else 0.0
-            print(f"| {name:<15} | {run['generate_s']:10.2f} | {run['persist_s']:9.2f} | {run['busy_s']:6.2f} | "
+            print(f"| {name:<15} | {run['setup_s']:7.2f} | {run['generate_s']:10.2f} | {run['persist_s']:9.2f} | {run['busy_s']:6.2f} | "
                   f"{run['blocked_s']:9.2f} | {share:12.2f} |")
 
 

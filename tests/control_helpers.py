@@ -87,9 +87,11 @@ class VgenProcess:
 
 
 def final_files(run_dir: Path) -> set[Path]:
-    """Every artifact under a final (non-temp) name in the run's videos dir."""
-    videos = run_dir / "videos"
-    return {p for p in videos.rglob("*") if p.is_file() and not p.name.startswith(".")} if videos.is_dir() else set()
+    """Every artifact under a final (non-temp) name in the run's videos and images dirs."""
+    return {
+        path for folder in ("videos", "images") for path in (run_dir / folder).rglob("*")
+        if path.is_file() and not path.name.startswith(".")
+    }
 
 
 def temp_files(run_dir: Path) -> list[Path]:

@@ -87,10 +87,9 @@ class CheckedManifest(ManifestLog):
 class InstrumentedManager(ProductionManager):
     """Records generation and persistence intervals; optionally sends itself SIGINT before one job."""
 
-    interrupt_at: int | None = None
-
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.interrupt_at: int | None = None
         self.intervals: list[tuple] = []
         self.manifest = CheckedManifest(self.run_dir)
 
@@ -116,10 +115,10 @@ def overlaps(a: tuple, b: tuple) -> bool:
 def run_queue(tmp_path: Path, *, background: bool, jobs: int = 4, interrupt_at: int | None = None):
     from vgen.queue_controller import QueueController
 
-    InstrumentedManager.interrupt_at = interrupt_at
     manager = compose_manager(tmp_path / "run", [*TINY_JOB, queue_override(jobs),
                                                  f"output.background_writer={str(background).lower()}"],
                               manager_cls=InstrumentedManager)
+    manager.interrupt_at = interrupt_at
     manager.load_pipeline()
     controller = QueueController(manager, manager.jobs())
     return manager, controller

@@ -27,7 +27,6 @@ def test_plain_rerun_in_the_same_dir_generates_again(finished_run):
     assert [row["status"] for row in read_manifest(finished_run)] == ["success", "success"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the requeue hook in vgen.resume.resume_source (see docs/SLURM.md)")
 def test_requeued_run_skips_jobs_the_manifest_records(finished_run):
     result = run_vgen(*SMALL, f"hydra.run.dir={finished_run}", cwd=finished_run.parent,
                       env={**NOT_REQUEUED, "SLURM_RESTART_COUNT": "1", "SUBMITIT_EXECUTOR": "slurm"})

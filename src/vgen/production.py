@@ -59,6 +59,7 @@ class ProductionManager:
         self.run_id = uuid.uuid4().hex
         self.manifest = ManifestLog(self.run_dir)
         self._unreported_load_s = 0.0
+        self.model_snapshot: str | None = None
 
     # -- checks and snapshots -------------------------------------------------------------------
     def jobs(self) -> list[JobSpec]:
@@ -121,7 +122,12 @@ class ProductionManager:
 
         placement = resolve_placement(self.cfg.runtime)
         key = PipelineKey.for_model(self.cfg.model, placement)
-        return self.pipeline_cache.get(key, lambda: load_pipeline(self.cfg.model, placement, self.cfg.runtime.cache_dir))
+        pipe, load_s = self.pipeline_cache.get(
+            key, lambda: load_pipeline(self.cfg.model, placement, self.cfg.runtime.cache_dir)
+        )
+        # The folder the weights came from: an HF-cache commit hash, a local dir name, tiny_wan-vN.
+        self.model_snapshot = Path(pipe.config._name_or_path).name
+        return pipe, load_s
 
     def load_pipeline(self) -> None:
         """Load (or reuse) the pipeline now; its load time is charged to the next job's timings."""
@@ -178,7 +184,7 @@ class ProductionManager:
             "enhanced_prompt": enhanced_prompt,
             "repeat_index": job.repeat_index,
             "model": {"name": model.name, "source": model.source, "revision": model.revision,
-                      "pipeline_class": model.pipeline_class},
+                      "pipeline_class": model.pipeline_class, "snapshot": self.model_snapshot},
             "overrides": self.overrides,
         }
 

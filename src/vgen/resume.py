@@ -1,13 +1,15 @@
 """Resume: rerun only the jobs of a queue that have no ``success`` row yet.
 
-``queue.resume=true`` reads the run dir's own manifest (``hydra.run.dir=<existing dir>``; this also
-makes a requeued SLURM job idempotent), ``queue.resume_from=DIR`` reads another run's manifest and
+``queue.resume=true`` reads the run dir's own manifest (``hydra.run.dir=<existing dir>``). A task that
+SLURM/submitit requeued (after a timeout or preemption) resumes the same way on its own, so a requeue
+never redoes finished jobs. ``queue.resume_from=DIR`` reads another run's manifest and
 writes into the new run dir. Jobs are matched by their deterministic ``job_id``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -30,7 +32,18 @@ def resume_source(queue_cfg, run_dir: Path) -> Path | None:
         if not (source / MANIFEST_RELATIVE_PATH).is_file():
             raise ConfigError(f"queue.resume_from: no manifest at {source / MANIFEST_RELATIVE_PATH}")
         return source
-    return run_dir if queue_cfg.resume else None
+    return run_dir if queue_cfg.resume or requeued_here(run_dir) else None
+
+
+def requeued_here(run_dir: Path) -> bool:
+    """A requeued SLURM/submitit task reruns the same sweep point in the same run dir.
+
+    submitit's local executor requeues without SLURM variables, but each of its run dirs belongs to
+    one sweep point, so an existing manifest there can only come from an earlier attempt.
+    """
+    if not (run_dir / MANIFEST_RELATIVE_PATH).is_file():
+        return False
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0 or bool(os.environ.get("SUBMITIT_EXECUTOR"))
 
 
 def jobs_to_run(queue_cfg, run_dir: Path, jobs: Sequence[JobSpec]) -> tuple[list[JobSpec], int]:

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-TINY_WAN_VERSION = "1"  # bump when the recipe below changes, so caches rebuild
+TINY_WAN_VERSION = "2"  # bump when the recipe below changes, so caches rebuild
 _VOCAB_WORDS = (
     "a the of and in on at with through over under from to by for is are red blue green white black "
     "fox dog cat boat sea wave waves coast rocky street rain rainy snow fresh dawn night city forest "
@@ -54,13 +54,13 @@ def ensure_tiny_wan(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def _tiny_tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    """A word-level tokenizer with a fixed vocabulary (trained tokenizers are not byte-reproducible)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="<unk>"))
+    vocab = {token: index for index, token in enumerate(["<pad>", "</s>", "<unk>", *sorted(set(_VOCAB_WORDS))])}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.WordPieceTrainer(vocab_size=256, special_tokens=["<pad>", "</s>", "<unk>"])
-    tokenizer.train_from_iterator([" ".join(_VOCAB_WORDS)] * 4, trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=64
     )
