@@ -66,7 +66,7 @@ def job_overrides(args) -> list[str]:
     return [
         f"output={args.output}", f"queue.jobs=[{jobs}]", f"generation.steps={args.steps}",
         f"generation.num_frames={args.frames}", f"generation.width={width}", f"generation.height={height}",
-        f"runtime.cache_dir={args.cache}",
+        f"runtime.cache_dir={args.cache}", *args.override,
     ]
 
 
@@ -396,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", default="256x144", help="WxH per job (multiples of 16)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--output", default="mkv_h265", help="vgen output preset (conf/output/) for every variant")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra vgen config override for every variant, e.g. output.preset=slow (repeatable)")
     parser.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     parser.add_argument("--fps", type=float, default=16.0)
     parser.add_argument("--encoder-outputs", default="mp4_h264,mkv_h265,mkv_ffv1",
