@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from vgen.config.compose import compose_run_config
+
 DEFAULT_PROMPTS = (
     "a red fox running through fresh snow at dawn",
     "waves crashing on a rocky coast, aerial shot",
@@ -39,23 +41,9 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def compose_config(run_dir: Path, overrides: list[str]):
-    """vgen's config composed as ``python -m vgen`` would (``${hydra:...}`` resolvable), run_dir set."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from vgen.config.locate import config_dir
-    from vgen.config.registry import register_all
-
-    register_all()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="config", return_hydra_config=True,
-                      overrides=[f"run_dir={run_dir}", "runtime.progress=false", *overrides])
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]  # a hydra.main task config has no hydra node either
-    return cfg
+def bench_config(run_dir: Path, overrides: list[str]):
+    """vgen's config as ``python -m vgen`` composes it, writing into ``run_dir``, without a progress bar."""
+    return compose_run_config(run_dir, ["runtime.progress=false", *overrides])
 
 
 def job_overrides(args) -> list[str]:
@@ -148,7 +136,7 @@ def run_vgen_queue(args, scratch: Path, *, background: bool, jobs_limit: int | N
 
     setup = time.perf_counter()
     run_dir = Path(tempfile.mkdtemp(prefix="vgen-", dir=scratch))
-    cfg = compose_config(run_dir, [*job_overrides(args), f"output.background_writer={str(background).lower()}"])
+    cfg = bench_config(run_dir, [*job_overrides(args), f"output.background_writer={str(background).lower()}"])
     manager = ProductionManager(cfg, run_dir=run_dir)
     manager.load_pipeline()  # a cache hit after the warm-up
     controller = QueueController(manager, manager.jobs()[:jobs_limit])
@@ -168,7 +156,7 @@ def run_vgen_queue(args, scratch: Path, *, background: bool, jobs_limit: int | N
 def bench_queue(args, scratch: Path) -> None:
     from vgen.production import ProductionManager
 
-    cfg = compose_config(scratch / "plan", job_overrides(args))
+    cfg = bench_config(scratch / "plan", job_overrides(args))
     jobs = ProductionManager(cfg, run_dir=scratch / "plan").jobs()
     plain = PlainLoop(args.cache, cfg.output)
     out_dir = scratch / "plain"
@@ -278,7 +266,7 @@ def bench_encoder(args, scratch: Path) -> None:
     print("| output        | vgen write_video f/s | ffmpeg CLI f/s | vgen / CLI |")
     print("|---------------|---------------------:|---------------:|-----------:|")
     for preset in args.encoder_outputs.split(","):
-        cfg = compose_config(scratch / "enc", [f"output={preset}"])
+        cfg = bench_config(scratch / "enc", [f"output={preset}"])
         context = media_context(cfg.output)
         settings = output_settings(cfg.output)
         suffix = CONTAINERS[settings.container].suffix
@@ -302,7 +290,7 @@ def rss_child(mode: str, output: str, count: int, size: str, fps: float, out_dir
     import numpy as np
 
     width, height = parse_size(size)
-    cfg = compose_config(out_dir / "rss", [f"output={output}"])
+    cfg = bench_config(out_dir / "rss", [f"output={output}"])
     context = media_context(cfg.output)
     before_kb = _proc_status_kb("VmRSS")
     if mode == "stream":  # one frame at a time (e.g. decoded latents streamed out)

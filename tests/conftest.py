@@ -41,23 +41,3 @@ def manifest_validator():
     schema = json.loads(SCHEMA_PATH.read_text())
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
-
-def compose_run_config(overrides: list[str], run_dir: Path):
-    """The config ``python -m vgen`` would run with, composed in-process (``${hydra:...}`` resolvable)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from vgen.config.locate import config_dir
-    from vgen.config.registry import register_all
-
-    register_all()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.run_dir = str(run_dir)
-        del cfg["hydra"]
-    return cfg

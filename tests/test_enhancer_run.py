@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import compose_run_config, read_manifest, run_vgen
+from conftest import read_manifest, run_vgen
 from enhancer_fixtures import build_tiny_llm
+from vgen.config.compose import compose_run_config
 from vgen.hashing import payload_hash
 from vgen.media.metadata_io import read_metadata
 
@@ -44,7 +45,7 @@ def test_enhanced_prompt_is_in_the_queue_status_while_generating(tiny_llm, tmp_p
     from vgen.production import ProductionManager
     from vgen.queue_controller import QueueController
 
-    cfg = compose_run_config([*enhancer_overrides(tiny_llm), "queue.jobs=[{prompt: a boat at sea}]"], tmp_path)
+    cfg = compose_run_config(tmp_path, [*enhancer_overrides(tiny_llm), "queue.jobs=[{prompt: a boat at sea}]"])
     manager = ProductionManager(cfg, run_dir=tmp_path)
     controller = QueueController(manager, manager.jobs())
     seen = []

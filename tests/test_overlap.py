@@ -18,6 +18,7 @@ import pytest
 
 from vgen.background_writer import BackgroundWriter
 from vgen.hashing import file_sha256
+from vgen.config.compose import compose_run_config
 from vgen.manifest import ManifestLog, read_rows
 from vgen.production import ProductionManager
 
@@ -30,21 +31,8 @@ def queue_override(count: int) -> str:
 
 
 def compose_manager(run_dir: Path, overrides: Sequence[str] = (), manager_cls=ProductionManager):
-    """Compose vgen's config the way ``python -m vgen`` does (``${hydra:...}`` resolvable) and build a manager."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from vgen.config.locate import config_dir
-    from vgen.config.registry import register_all
-
-    register_all()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="config", return_hydra_config=True,
-                      overrides=[f"run_dir={run_dir}", "runtime.progress=false", *overrides])
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]  # a hydra.main task config has no hydra node either
+    """Compose vgen's config the way ``python -m vgen`` does and build a manager."""
+    cfg = compose_run_config(run_dir, ["runtime.progress=false", *overrides])
     return manager_cls(cfg, run_dir=run_dir)
 
 

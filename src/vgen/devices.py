@@ -26,15 +26,22 @@ def validate_runtime(runtime_cfg) -> None:
         raise ConfigError(f"runtime.device: expected auto, cpu, cuda or cuda:N, got {runtime_cfg.device!r}")
     if runtime_cfg.dtype not in DTYPES:
         raise ConfigError(f"runtime.dtype: expected one of {', '.join(DTYPES)}, got {runtime_cfg.dtype!r}")
+    if runtime_cfg.threads < 0:
+        raise ConfigError(f"runtime.threads: expected 0 (torch's default) or a count > 0, got {runtime_cfg.threads}")
     if runtime_cfg.offload not in OFFLOAD_MODES:
         raise ConfigError(f"runtime.offload: expected one of {', '.join(OFFLOAD_MODES)}, got {runtime_cfg.offload!r}")
 
 
 def resolve_placement(runtime_cfg) -> Placement:
-    """auto device = cuda if available else cpu; auto dtype = bfloat16 on cuda (float16 without bf16), float32 on cpu."""
+    """auto device = cuda if available else cpu; auto dtype = bfloat16 on cuda (float16 without bf16), float32 on cpu.
+
+    Also applies ``runtime.threads`` (torch's intra-op thread count), which is process-wide.
+    """
     import torch
 
     validate_runtime(runtime_cfg)
+    if runtime_cfg.threads:
+        torch.set_num_threads(runtime_cfg.threads)
     device = runtime_cfg.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -155,5 +155,10 @@ class QueueController:
         return outcome == "generated"
 
     def _persist(self, result: GenerationResult) -> None:
-        row = self.manager.persist(result, self._media)
+        try:
+            row = self.manager.persist(result, self._media)
+        except Exception:  # e.g. the manifest itself cannot be written: the job must not count as done
+            log.exception("Job %s: recording its result failed", result.job.job_id)
+            self.state.record_persisted(False)
+            return
         self.state.record_persisted(row["status"] == "success")

@@ -54,6 +54,7 @@ class RuntimeConfig:
     dtype: str = "auto"
     offload: str = "none"
     vae_tiling: bool = False
+    threads: int = 0
     cache_dir: Optional[str] = None
     progress: bool = True
 

@@ -54,9 +54,23 @@ def temp_path_for(final: Path) -> Path:
     return final.with_name(f".{final.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{final.suffix}")
 
 
+def _fsync_path(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _replace(source: Path, target: Path) -> None:
-    """The publishing rename (one seam, so tests can inject failures)."""
+    """The publishing rename (one seam, so tests can inject failures).
+
+    The data is fsynced before the rename and the directory after it, so a manifest row (itself
+    fsynced) never points at a file that a power loss could leave empty or truncated.
+    """
+    _fsync_path(source)
     os.replace(source, target)
+    _fsync_path(target.parent)
 
 
 def atomic_write(
