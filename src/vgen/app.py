@@ -10,9 +10,6 @@ can be completed with ``hydra.run.dir=<its dir> queue.resume=true``.
 from __future__ import annotations
 
 import logging
-import os
-import sys
-import tempfile
 from pathlib import Path
 
 import hydra
@@ -20,25 +17,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from vgen.cli import RESOLVED_CONFIG_NAME, launch, run_hydra_task
 from vgen.config.locate import config_dir
 from vgen.config.registry import register_all
-from vgen.errors import VgenError
 
 log = logging.getLogger("vgen")
-RESOLVED_CONFIG_NAME = "resolved_config.yaml"
-_DRY_RUN_VALUES = {"dry_run=true", "dry_run=True", "dry_run=1", "+dry_run=true"}
-_multirun_exit_codes: list[int] = []
 
 register_all()
-
-
-def debug_enabled() -> bool:
-    if os.environ.get("VGEN_DEBUG", "") not in ("", "0"):
-        return True
-    try:
-        return bool(HydraConfig.get().verbose)
-    except ValueError:
-        return False
 
 
 def run(cfg: DictConfig) -> int:
@@ -82,43 +67,11 @@ def run(cfg: DictConfig) -> int:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def hydra_entry(cfg: DictConfig) -> int:
-    try:
-        code = run(cfg)
-    except VgenError as exc:
-        if debug_enabled():
-            log.exception("vgen failed")
-        else:
-            log.error("%s", exc)
-        code = exc.exit_code
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
-        _multirun_exit_codes.append(code)
-        return code
-    if code:
-        sys.exit(code)
-    return code
-
-
-def dry_run_argv(argv: list[str]) -> tuple[list[str], str | None]:
-    """A dry run writes nothing: Hydra's run dir goes to a temp dir that is removed afterwards.
-
-    Shared by every Hydra entry point with a ``dry_run`` key (``vgen``, ``vgen.matte``)."""
-    if not any(arg in _DRY_RUN_VALUES for arg in argv) or "-m" in argv or "--multirun" in argv:
-        return argv, None
-    scratch = tempfile.mkdtemp(prefix="vgen-dry-run-")
-    return [*argv, f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra/job_logging=stdout"], scratch
+    return run_hydra_task(run, cfg, log)
 
 
 def main() -> None:
-    import shutil
-
-    sys.argv[1:], scratch = dry_run_argv(sys.argv[1:])
-    try:
-        hydra_entry()
-    finally:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
-    if _multirun_exit_codes and max(_multirun_exit_codes):
-        sys.exit(max(_multirun_exit_codes))
+    launch(hydra_entry)
 
 
 if __name__ == "__main__":

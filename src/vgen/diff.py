@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from vgen.app import RESOLVED_CONFIG_NAME
+from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.errors import ConfigError, VgenError
 from vgen.hashing import file_sha256
 from vgen.manifest import MANIFEST_RELATIVE_PATH, read_rows

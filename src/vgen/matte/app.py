@@ -12,7 +12,6 @@ Exit codes: 0 success, 2 bad input or a missing checkpoint (one-line message, no
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import uuid
 from dataclasses import asdict
@@ -21,11 +20,10 @@ from typing import Any, Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from vgen import __version__
-from vgen.app import RESOLVED_CONFIG_NAME, debug_enabled, dry_run_argv
+from vgen.cli import RESOLVED_CONFIG_NAME, debug_enabled, launch, run_hydra_task
 from vgen.config.locate import config_dir
 from vgen.config.registry import register_all
 from vgen.errors import ConfigError, VgenError
@@ -280,28 +278,11 @@ def run(cfg: DictConfig) -> int:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="matte")
 def hydra_entry(cfg: DictConfig) -> int:
-    try:
-        code = run(cfg)
-    except VgenError as exc:
-        if debug_enabled():
-            log.exception("vgen.matte failed")
-        else:
-            log.error("%s", exc)
-        code = exc.exit_code
-    if code and HydraConfig.get().mode != RunMode.MULTIRUN:
-        sys.exit(code)
-    return code
+    return run_hydra_task(run, cfg, log)
 
 
 def main() -> None:
-    import shutil
-
-    sys.argv[1:], scratch = dry_run_argv(sys.argv[1:])
-    try:
-        hydra_entry()
-    finally:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+    launch(hydra_entry)
 
 
 if __name__ == "__main__":
