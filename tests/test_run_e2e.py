@@ -145,3 +145,18 @@ def test_single_frame_job_is_saved_as_an_image(tmp_path):
     assert (artifact["role"], artifact["container"], artifact["width"], artifact["height"]) == ("image", "webp", 64, 64)
     assert artifact["path"].startswith("images/") and artifact["path"].endswith(".webp")
     assert read_metadata(tmp_path / "run" / artifact["path"])["inputs"]["job"]["num_frames"] == 1
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--cfg", "job"]])
+def test_help_and_cfg_import_no_torch(args, tmp_path):
+    import subprocess
+
+    code = (
+        f"import sys, runpy\nsys.argv = ['vgen', *{args!r}]\n"
+        "try:\n    runpy.run_module('vgen', run_name='__main__')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('HEAVY', [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout and ("model" in result.stdout)
+    assert list(tmp_path.iterdir()) == []
