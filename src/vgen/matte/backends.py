@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable, Dict, Optional, Protocol
 
 import numpy as np
 
+from vgen.config.schema import RuntimeConfig
 from vgen.devices import resolve_placement
 from vgen.errors import CheckpointNotFoundError, ConfigError
 from vgen.matte.guided import refine_alpha
@@ -193,8 +193,7 @@ def load_pretrained(model_class, source: str, field_name: str, cache_dir: Option
 
 def _resolve_device(device: str) -> str:
     """auto -> cuda when available, else cpu; the same rules (and errors) as ``runtime.device``."""
-    runtime = SimpleNamespace(device=device, dtype="float32", offload="none", vae_tiling=False)
-    return resolve_placement(runtime).device
+    return resolve_placement(RuntimeConfig(device=device, dtype="float32")).device
 
 
 def _square_size(image_size) -> int:
