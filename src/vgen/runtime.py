@@ -80,6 +80,8 @@ class GenerationRuntime:
             callback_on_step_end=self._on_step_end,
             **dict(self.model_cfg.pipeline_kwargs),
         )
+        if self.model_cfg.fps_kwarg:
+            call_kwargs[self.model_cfg.fps_kwarg] = settings["fps"]
         started = time.perf_counter()
         with torch.inference_mode():
             output = self.pipe(**call_kwargs)

@@ -30,6 +30,7 @@ class ModelConfig:
     frame_multiple: int = 4
     size_multiple: int = 16
     pipeline_kwargs: Dict[str, Any] = field(default_factory=dict)
+    fps_kwarg: Optional[str] = None  # pipeline call argument that takes the job's fps (LTX: frame_rate)
     download_hint: str = ""
 
 

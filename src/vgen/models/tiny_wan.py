@@ -53,7 +53,7 @@ def ensure_tiny_wan(cache_dir: str | os.PathLike | None = None) -> Path:
     return target
 
 
-def _tiny_tokenizer():
+def tiny_tokenizer():
     """A word-level tokenizer with a fixed vocabulary (trained tokenizers are not byte-reproducible)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
@@ -73,7 +73,7 @@ def build_tiny_wan_pipeline():
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(0)
-    tokenizer = _tiny_tokenizer()
+    tokenizer = tiny_tokenizer()
     text_encoder = UMT5EncoderModel(
         UMT5Config(
             vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
