@@ -39,11 +39,6 @@ class BackgroundWriter:
         self._tasks.put(task)
         self.blocked_s += time.perf_counter() - started
 
-    def drain(self) -> None:
-        """Block until every submitted task has finished."""
-        if self.enabled:
-            self._tasks.join()
-
     def close(self) -> None:
         """Drain, then stop the worker. The process must never exit with writes pending."""
         self._closed = True
@@ -53,23 +48,12 @@ class BackgroundWriter:
         self._thread.join()
         self._thread = None
 
-    def __enter__(self) -> "BackgroundWriter":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def _work(self) -> None:
-        while True:
-            task = self._tasks.get()
+        while (task := self._tasks.get()) is not _STOP:
             try:
-                if task is _STOP:
-                    return
                 self._run(task)
             except BaseException:  # e.g. SystemExit from a library: the worker must outlive it, or close() hangs
                 log.exception("Background write task aborted")
-            finally:
-                self._tasks.task_done()
 
     def _run(self, task: Callable[[], None]) -> None:
         started = time.perf_counter()

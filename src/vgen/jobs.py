@@ -8,10 +8,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Container, Mapping
 
 from vgen.config.schema import GenerationConfig
 from vgen.errors import ConfigError
@@ -97,8 +96,29 @@ def _coerce_csv_row(row: Mapping[str, str], where: str) -> dict[str, Any]:
 
 
 def job_id_for(settings: Mapping[str, Any], repeat_index: int) -> str:
-    """Deterministic id: the hash of the resolved spec (identical specs get ``-2``, ``-3`` suffixes later)."""
+    """Deterministic id: the hash of the resolved spec (see ``unique_job_id`` for identical specs)."""
     return sha256_hex(canonical_json({"settings": settings, "repeat": repeat_index}))[:16]
+
+
+def unique_job_id(job_id: str, taken: Container[str]) -> str:
+    """``job_id``, or ``job_id-N`` (N = 2, 3, ...) when an identical job already holds it."""
+    candidate, count = job_id, 1
+    while candidate in taken:
+        count += 1
+        candidate = f"{job_id}-{count}"
+    return candidate
+
+
+def job_settings(job: Mapping[str, Any], generation_defaults: Mapping[str, Any], where: str) -> tuple[dict, int]:
+    """``(settings, repeats)`` of one raw job: its keys validated and laid over the defaults."""
+    job = validate_job_keys(job, where)
+    repeats = job.pop("repeats", 1)
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise ConfigError(f"{where}.repeats: must be an integer >= 1, got {repeats!r}")
+    settings = {**generation_defaults, **job}
+    if not str(settings.get("prompt", "")).strip():
+        raise ConfigError(f"{where}.prompt: empty prompt")
+    return settings, repeats
 
 
 def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any]) -> list[JobSpec]:
@@ -109,22 +129,15 @@ def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any]) -> list[
     if queue_cfg.repeats < 1:
         raise ConfigError(f"queue.repeats: must be >= 1, got {queue_cfg.repeats}")
     specs: list[JobSpec] = []
-    seen: Counter[str] = Counter()
+    taken: set[str] = set()
     for where, raw in raw_jobs:
-        job = validate_job_keys(raw, where)
-        repeats = job.pop("repeats", 1)
-        if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-            raise ConfigError(f"{where}.repeats: must be an integer >= 1, got {repeats!r}")
-        settings = {**generation_defaults, **job}
-        if not str(settings.get("prompt", "")).strip():
-            raise ConfigError(f"{where}.prompt: empty prompt")
+        settings, repeats = job_settings(raw, generation_defaults, where)
         for repeat in range(repeats * queue_cfg.repeats):
             resolved = dict(settings)
             if repeat and resolved["seed"] != -1:
                 resolved["seed"] = resolved["seed"] + repeat  # repeats of a fixed seed give distinct videos
-            base_id = job_id_for(resolved, repeat)
-            seen[base_id] += 1
-            job_id = base_id if seen[base_id] == 1 else f"{base_id}-{seen[base_id]}"
+            job_id = unique_job_id(job_id_for(resolved, repeat), taken)
+            taken.add(job_id)
             specs.append(JobSpec(index=len(specs), job_id=job_id, settings=resolved, repeat_index=repeat))
     if not specs:
         raise ConfigError("queue: no jobs (set queue.jobs, queue.prompts_file, or use queue=default)")

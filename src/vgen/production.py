@@ -62,9 +62,12 @@ class ProductionManager:
         self.model_snapshot: str | None = None
 
     # -- checks and snapshots -------------------------------------------------------------------
+    def generation_defaults(self) -> dict[str, Any]:
+        return OmegaConf.to_container(self.cfg.generation, resolve=True)
+
     def jobs(self) -> list[JobSpec]:
         queue = SimpleNamespace(**OmegaConf.to_container(self.cfg.queue, resolve=True))
-        return expand_jobs(queue, OmegaConf.to_container(self.cfg.generation, resolve=True))
+        return expand_jobs(queue, self.generation_defaults())
 
     def validate(self, jobs: Sequence[JobSpec]) -> None:
         """Everything checkable before a model loads (no torch import), including each job's LoRAs."""

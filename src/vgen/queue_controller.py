@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping, Sequence
 
-from omegaconf import OmegaConf
-
 from vgen.background_writer import BackgroundWriter
 from vgen.errors import ConfigError, JobAborted, VgenError
-from vgen.jobs import JobSpec, job_id_for, validate_job_keys
+from vgen.jobs import JobSpec, job_id_for, job_settings
 from vgen.production import ProductionManager
 from vgen.progress import QueueProgress
 from vgen.queue_state import QueueStateTracker
@@ -85,12 +83,9 @@ class QueueController:
 
     def enqueue(self, job_keys: Mapping[str, Any]) -> JobSpec:
         """Validate ``job_keys`` like a queue job and append it; ConfigError names the bad key."""
-        job = validate_job_keys(job_keys, "enqueue.job")
-        if "repeats" in job:
+        if "repeats" in job_keys:
             raise ConfigError("enqueue.job.repeats: not supported here; enqueue the job several times")
-        if not isinstance(job.get("prompt"), str) or not job["prompt"].strip():
-            raise ConfigError("enqueue.job.prompt: a non-empty prompt is required")
-        settings = {**OmegaConf.to_container(self.manager.cfg.generation, resolve=True), **job}
+        settings, _ = job_settings(job_keys, self.manager.generation_defaults(), "enqueue.job")
         check_job_shape(settings, self.manager.cfg.model)
         job_id = self.state.unique_job_id(job_id_for(settings, 0))
         spec = JobSpec(index=self.state.next_index(), job_id=job_id, settings=settings)

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from typing import Any, Iterable
 
-from vgen.jobs import JobSpec
+from vgen.jobs import JobSpec, unique_job_id
 
 PENDING_IN_STATUS = 20  # queue summary entries a status reply lists (the counts cover the rest)
 
@@ -52,11 +52,7 @@ class QueueStateTracker:
     def unique_job_id(self, job_id: str) -> str:
         """``job_id``, or ``job_id-N`` when an identical job is already in this run."""
         with self._lock:
-            candidate, count = job_id, 1
-            while candidate in self._known_ids:
-                count += 1
-                candidate = f"{job_id}-{count}"
-            return candidate
+            return unique_job_id(job_id, self._known_ids)
 
     def add(self, job: JobSpec) -> None:
         """Append a job; refused once the drain loop has finished (nothing would run it)."""
