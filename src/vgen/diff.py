@@ -14,12 +14,12 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.errors import ConfigError, VgenError
 from vgen.hashing import file_sha256
-from vgen.manifest import MANIFEST_RELATIVE_PATH, read_rows
+from vgen.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows
 from vgen.media.metadata_io import VIDEO_SUFFIXES
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -66,14 +66,6 @@ class RunSnapshot:
     def versions(self) -> dict[str, Any]:
         """Package versions the run recorded (the latest row's)."""
         return dict(self.rows[-1].get("versions", {})) if self.rows else {}
-
-
-def latest_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The last row of every job (a resumed or requeued run appends newer ones), by job index."""
-    latest: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        latest[row["job_id"]] = row
-    return sorted(latest.values(), key=lambda row: row["job_index"])
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -100,6 +100,14 @@ def read_rows(path: str | os.PathLike) -> Iterable[dict[str, Any]]:
                 continue
 
 
+def latest_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last row of every job (a resumed or requeued run appends newer ones), by job index."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        latest[row["job_id"]] = row
+    return sorted(latest.values(), key=lambda row: row["job_index"])
+
+
 def build_row(
     *,
     run_id: str,

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.config.schema import GROUP_SCHEMAS
-from vgen.diff import (
-    RESOLVED_CONFIG_NAME, RunSnapshot, compare_files, config_differences, latest_rows, mapping_differences,
-)
+from vgen.diff import RunSnapshot, compare_files, config_differences, mapping_differences
 from vgen.errors import ConfigError, VgenError
-from vgen.manifest import MANIFEST_RELATIVE_PATH, package_versions, read_rows
+from vgen.manifest import MANIFEST_RELATIVE_PATH, latest_rows, package_versions, read_rows
 
 OVERLAY_GROUP = "vgen_reproduce"
 REPORT_NAME = "reproduce_report.json"

@@ -21,7 +21,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from vgen.manifest import MANIFEST_RELATIVE_PATH, read_rows, utc_timestamp
+from vgen.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows, utc_timestamp
 
 log = logging.getLogger(__name__)
 POINT_RECORD_NAME = "sweep_point.json"
@@ -33,16 +33,9 @@ EXIT_STATUS = {0: "success", 1: "failed", 2: "error", 130: "interrupted", 143: "
 
 def manifest_outcome(run_dir: Path) -> dict[str, Any]:
     """Job counts by status and the success artifacts, from the latest manifest row of every job."""
-    latest: dict[str, dict[str, Any]] = {}
-    for row in read_rows(run_dir / MANIFEST_RELATIVE_PATH):
-        latest[row["job_id"]] = row  # a requeued/resumed run appends newer rows for the same job
-    counts = Counter(row["status"] for row in latest.values())
-    artifacts = [
-        artifact["path"]
-        for row in sorted(latest.values(), key=lambda row: row["job_index"])
-        if row["status"] == "success"
-        for artifact in row.get("artifacts", [])
-    ]
+    rows = latest_rows(read_rows(run_dir / MANIFEST_RELATIVE_PATH))
+    counts = Counter(row["status"] for row in rows)
+    artifacts = [artifact["path"] for row in rows if row["status"] == "success" for artifact in row.get("artifacts", [])]
     return {"jobs": dict(sorted(counts.items())), "artifacts": artifacts}
 
 
