@@ -11,6 +11,7 @@ import logging
 import re
 import time
 import uuid
+from functools import cached_property
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Sequence
@@ -191,25 +192,31 @@ class ProductionManager:
             "overrides": self.overrides,
         }
 
-    def artifact_metadata(self, result: GenerationResult) -> dict[str, Any]:
+    @cached_property
+    def resolved_config(self) -> dict[str, Any]:
+        """The run's config with every interpolation resolved (the same for every job of the run)."""
+        return OmegaConf.to_container(self.cfg, resolve=True)
+
+    def artifact_metadata(self, result: GenerationResult, inputs: dict[str, Any]) -> dict[str, Any]:
         """What is embedded in (or written beside) each artifact: enough to rebuild the run from the file."""
         return {
             "vgen_version": __version__,
             "run_id": self.run_id,
             "job_id": result.job.job_id,
             "job_index": result.job.index,
-            "inputs": self.inputs(result.job, seed=result.seed, enhanced_prompt=result.enhanced_prompt),
+            "inputs": inputs,
             "adapter_payloads": result.adapter_payloads,
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "config": self.resolved_config,
         }
 
     def persist(self, result: GenerationResult, media) -> dict[str, Any]:
         """Write the job's artifacts through ``media``, then its manifest row (error row on a write failure)."""
         recorder = ManifestRecorder(media)
         started = time.perf_counter()
+        inputs = self.inputs(result.job, seed=result.seed, enhanced_prompt=result.enhanced_prompt)
         error: BaseException | None = None
         try:
-            path, metadata = self.output_path(result.job), self.artifact_metadata(result)
+            path, metadata = self.output_path(result.job), self.artifact_metadata(result, inputs)
             if self.is_still(result.job):
                 recorder.save_image(result.frames[0], path, metadata=metadata, role="image")
             else:
@@ -221,7 +228,7 @@ class ProductionManager:
         row = build_row(
             run_id=self.run_id, job_id=result.job.job_id, job_index=result.job.index,
             status="success" if error is None else "error", metadata_mode=self.cfg.metadata.mode,
-            run_dir=self.run_dir, inputs=self.inputs(result.job, seed=result.seed, enhanced_prompt=result.enhanced_prompt),
+            run_dir=self.run_dir, inputs=inputs,
             adapter_payloads=result.adapter_payloads, timings=timings, artifacts=recorder.artifacts, error=error,
         )
         self.manifest.append(row)
