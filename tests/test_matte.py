@@ -110,6 +110,85 @@ def test_mask_image_modes_convert_to_one_channel(tmp_path):
         np.testing.assert_allclose(mask, square / 255.0, atol=1e-3, err_msg=name)
 
 
+def _disc(radius: int = 10) -> np.ndarray:
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    return (yy - HEIGHT / 2) ** 2 + (xx - WIDTH / 2) ** 2 <= radius**2
+
+
+def _colour_images() -> dict[str, tuple[Image.Image, np.ndarray]]:
+    """Masks a user may bring, by name: (the image, where its subject is)."""
+    disc = _disc()
+    red_disc = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    red_disc[disc] = (255, 0, 0)
+    green_on_magenta = np.where(disc[..., None], np.uint8([0, 255, 0]), np.uint8([255, 0, 255])).astype(np.uint8)
+    cutout = np.dstack([np.random.default_rng(2).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8),
+                        disc.astype(np.uint8) * 255])  # coloured pixels, the alpha marks the subject
+    return {"red_disc": (Image.fromarray(red_disc), disc), "green_on_magenta": (Image.fromarray(green_on_magenta), disc),
+            "rgba_cutout": (Image.fromarray(cutout), disc)}
+
+
+@pytest.mark.parametrize(("name", "channel"), [("red_disc", "r"), ("green_on_magenta", "g"), ("rgba_cutout", None),
+                                               ("rgba_cutout", "a")])
+def test_colour_mask_reads_the_chosen_channel_or_the_alpha(tmp_path, name, channel):
+    from vgen.matte.reader import read_clip
+
+    image, subject = _colour_images()[name]
+    image.save(tmp_path / f"{name}.png")
+    mask = read_clip(str(tmp_path / f"{name}.png"), "mask", as_mask=True, mask_channel=channel).frames[0]
+    np.testing.assert_array_equal(mask, subject.astype(np.float32))  # no ghost: exactly 0 or 1
+
+
+@pytest.mark.parametrize("name", ["red_disc", "green_on_magenta"])
+def test_colour_mask_without_a_channel_is_a_config_error_naming_the_file(tmp_path, name):
+    from vgen.matte.reader import read_clip
+
+    image, _ = _colour_images()[name]
+    image.save(tmp_path / f"{name}.png")
+    with pytest.raises(ConfigError, match=rf"mask \(.*{name}\.png\) is a colour image.*input\.mask_channel=r\|g\|b\|a\|luma"):
+        read_clip(str(tmp_path / f"{name}.png"), "mask", as_mask=True)
+
+
+def test_mask_channel_a_needs_an_alpha_channel_and_luma_reads_brightness(tmp_path):
+    from vgen.matte.reader import read_clip
+
+    image, subject = _colour_images()["green_on_magenta"]
+    image.save(tmp_path / "gm.png")
+    with pytest.raises(ConfigError, match=r"mask \(.*gm\.png\): input\.mask_channel=a but it has no alpha"):
+        read_clip(str(tmp_path / "gm.png"), "mask", as_mask=True, mask_channel="a")
+    luma = read_clip(str(tmp_path / "gm.png"), "mask", as_mask=True, mask_channel="luma").frames[0]
+    assert luma[subject].min() == pytest.approx(0.587, abs=0.01)  # what the old code read silently
+    assert luma[~subject].max() == pytest.approx(0.413, abs=0.01)
+
+
+def test_mask_video_with_alpha_uses_the_alpha_and_a_colour_mask_video_is_refused(media, tmp_path):
+    """Mask videos made by ffmpeg: coloured frames whose alpha plane (FFV1 yuva420p) is the mask,
+    and green-on-magenta H.264 (4:2:0, lossy), readable only with a channel picked."""
+    from vgen.matte.reader import read_clip
+
+    truth = media["truth"]
+    rgba = np.concatenate([media["frames"], truth[..., None].astype(np.uint8) * 255], axis=-1)
+    run_ffmpeg("-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{WIDTH}x{HEIGHT}", "-r", str(FPS), "-i", "pipe:0",
+               "-c:v", "ffv1", "-pix_fmt", "yuva420p", str(tmp_path / "alpha.mkv"), stdin=rgba.tobytes())
+    masks = read_clip(str(tmp_path / "alpha.mkv"), "mask", as_mask=True).frames
+    np.testing.assert_array_equal(masks, truth.astype(np.float32))
+
+    coloured = np.where(truth[..., None], np.uint8([0, 255, 0]), np.uint8([255, 0, 255])).astype(np.uint8)
+    write_video(tmp_path / "gm.mp4", coloured)
+    with pytest.raises(ConfigError, match=r"mask \(.*gm\.mp4\) is a colour image"):
+        read_clip(str(tmp_path / "gm.mp4"), "mask", as_mask=True)
+    green = read_clip(str(tmp_path / "gm.mp4"), "mask", as_mask=True, mask_channel="g").frames
+    assert iou(green, truth) > 0.95
+
+
+def test_grey_mask_video_after_lossy_coding_is_not_colour(media, tmp_path):
+    from vgen.matte.reader import read_clip
+
+    grey = media["frames"].mean(axis=-1).astype(np.uint8)  # textured grey: every level, sharp edges
+    write_video(tmp_path / "grey.mp4", np.repeat(grey[..., None], 3, axis=-1), codec=("-c:v", "libx264", "-crf", "40"))
+    masks = read_clip(str(tmp_path / "grey.mp4"), "mask", as_mask=True).frames
+    assert masks.shape == (FRAMES, HEIGHT, WIDTH)
+
+
 def _request(media, **overrides):
     from vgen.matte.request import MatteRequest
 
@@ -184,7 +263,8 @@ def test_mask_video_shorter_than_the_range_is_a_config_error(media, tmp_path):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("target", "middle"), ("mask_type", "bluescreen"), ("device", "tpu"), ("erode_kernel", -1), ("start_frame", -3)],
+    [("target", "middle"), ("mask_type", "bluescreen"), ("device", "tpu"), ("erode_kernel", -1), ("start_frame", -3),
+     ("mask_channel", "red")],
 )
 def test_bad_options_are_config_errors_naming_the_field(media, field, value):
     from vgen.matte.request import load_inputs
@@ -381,7 +461,7 @@ def test_missing_checkpoint_names_the_id_and_how_to_download(media):
 
     request = _request(media, end_frame=2, device="cpu")
     backend = build_backend("sam2_vitmatte", sam2_model="no-such-org/sam2-missing", cache_dir=str(media["root"] / "hf"))
-    expected = r"backend\.sam2_model: checkpoint 'no-such-org/sam2-missing' not found"
+    expected = r"^matte\.backend\.sam2_model: checkpoint 'no-such-org/sam2-missing' not found"
     with pytest.raises(CheckpointNotFoundError, match=expected) as error:
         backend.run(load_inputs(request), request)
     assert "hf" in str(error.value) and "download no-such-org/sam2-missing" in str(error.value)

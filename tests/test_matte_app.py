@@ -20,7 +20,7 @@ from omegaconf import open_dict
 from PIL import Image
 
 from conftest import manifest_validator, read_manifest, run_vgen
-from media_fixtures import FPS, HEIGHT, WIDTH, make_media
+from media_fixtures import FPS, HEIGHT, WIDTH, make_media, write_video
 from vgen.config.locate import config_dir
 from vgen.hashing import file_sha256
 from vgen.media.metadata_io import read_metadata
@@ -34,13 +34,21 @@ def media(tmp_path_factory) -> dict:
     return make_media(tmp_path_factory.mktemp("matte_app"))
 
 
+def compose_matte(*overrides: str, return_hydra_config: bool = False):
+    """The matte config composed from ``conf/matte.yaml`` like ``hydra.main`` does."""
+    from vgen.config.registry import register_all
+
+    register_all()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose(config_name="matte", return_hydra_config=return_hydra_config, overrides=list(overrides))
+
+
 def run_in_process(run_dir: Path, *overrides: str) -> int:
     """Compose the matte config like ``hydra.main`` does and run it; returns the exit code."""
     from vgen.matte.app import run
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="matte", return_hydra_config=True, overrides=[f"run_dir={run_dir}", *overrides])
+    cfg = compose_matte(f"run_dir={run_dir}", *overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg["hydra"]
@@ -79,10 +87,12 @@ def iou(alpha: np.ndarray, truth: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def h265_run(media, tmp_path_factory) -> tuple[Path, dict]:
-    """mkv/h265 with the RGBA archive and both audio tracks re-attached, frames [4, 16)."""
+    """mkv/h265 for both videos (alpha_output=output), the RGBA archive and both audio tracks
+    re-attached, frames [4, 16)."""
     run_dir = tmp_path_factory.mktemp("h265") / "run"
     overrides = inputs_for(media, "input.start_frame=4", "input.end_frame=16", "output=mkv_h265",
-                           "output.preset=ultrafast", "output.save_masks=true", "attach_audio=true")
+                           "output.preset=ultrafast", "output.save_masks=true", "attach_audio=true",
+                           "alpha_output=output")
     assert run_in_process(run_dir, *overrides) == 0
     return run_dir, check_row(run_dir)
 
@@ -163,18 +173,29 @@ def test_webm_reattach_transcodes_every_track_to_opus(media, tmp_path):
     assert [(s["codec_name"], s["language"]) for s in audio] == [("opus", "eng"), ("opus", "fra")]
 
 
-def test_still_image_input_saves_images(media, tmp_path):
+@pytest.mark.parametrize("image_format", ["png", "jpeg"])
+def test_still_image_input_saves_images_with_a_png_alpha(media, tmp_path, image_format):
     still = tmp_path / "still.png"
     Image.fromarray(media["frames"][0]).save(still)
     run_dir = tmp_path / "run"
-    overrides = [f"input.video={still}", f"input.mask={media['mask']}", "matte/backend=guided", "attach_audio=true"]
+    overrides = [f"input.video={still}", f"input.mask={media['mask']}", "matte/backend=guided", "attach_audio=true",
+                 f"output.image_format={image_format}"]
     assert run_in_process(run_dir, *overrides) == 0
     roles = artifacts_by_role(check_row(run_dir))
     assert sorted(roles) == ["mask_alpha", "mask_foreground"]  # a still has no audio
-    for (artifact,) in roles.values():
-        assert (artifact["kind"], artifact["container"], artifact["fps"], artifact["frames"]) == ("image", "png", None, 1)
+    containers = {"mask_foreground": image_format, "mask_alpha": "png"}  # the alpha stays lossless
+    for role, (artifact,) in roles.items():
+        assert (artifact["kind"], artifact["container"], artifact["fps"], artifact["frames"]) == (
+            "image", containers[role], None, 1)
     alpha = np.asarray(Image.open(run_dir / roles["mask_alpha"][0]["path"]))[..., 0] / 255.0
     assert iou(alpha, media["truth"][0]) > 0.9
+
+
+def test_output_fps_equal_to_the_source_fps_is_accepted(media, tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_in_process(run_dir, *inputs_for(media, "input.end_frame=4", f"output.fps={FPS}", *FAST_H264)) == 0
+    roles = artifacts_by_role(check_row(run_dir))
+    assert [artifact["fps"] for artifact in roles["mask_foreground"] + roles["mask_alpha"]] == [FPS, FPS]
 
 
 def test_write_failure_gives_one_error_row_and_exit_1(media, tmp_path):
@@ -255,6 +276,7 @@ def test_cli_json_metadata_row_lists_every_role_with_sidecars(media, tmp_path):
     french_sidecar = json.loads((run_dir / french["metadata_sidecar"]).read_text())
     assert french_sidecar["audio_track"]["language"] == "fra"
     assert roles["rgba_archive"][0]["metadata_sidecar"] is None  # its metadata is a member of the ZIP
+    assert (roles["mask_alpha"][0]["container"], roles["mask_alpha"][0]["codec"]) == ("mkv", "ffv1")  # lossless
     assert (run_dir / "resolved_config.yaml").is_file()
 
 
@@ -296,10 +318,24 @@ def test_cli_dry_run_prints_the_plan_imports_no_torch_and_writes_nothing(media, 
     assert "HEAVY []" in result.stdout and "nothing will be computed or written" in result.stdout
     assert '"name":"sam2_vitmatte"' in result.stdout and "frames [0, 28) at 24 fps" in result.stdout
     assert "clip_rgba.zip (rgba_archive)" in result.stdout and "clip_audio1_fra.wav" in result.stdout
+    assert "clip_alpha.mkv (mask_alpha)" in result.stdout and "clip_foreground.mp4 (mask_foreground)" in result.stdout
     assert list(tmp_path.iterdir()) == []
 
 
+def _colour_masks(media: dict, root: Path) -> dict[str, Path]:
+    """Masks made by other tools: a red disc on black (Pillow), the moving square green on magenta
+    (an H.264 video by ffmpeg)."""
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    red_disc = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    red_disc[(yy - 20) ** 2 + (xx - 20) ** 2 <= 100] = (255, 0, 0)  # the square's place in frame 0
+    Image.fromarray(red_disc).save(root / "red_disc.png")
+    green_on_magenta = np.where(media["truth"][..., None], np.uint8([0, 255, 0]), np.uint8([255, 0, 255]))
+    write_video(root / "green_on_magenta.mp4", green_on_magenta.astype(np.uint8))
+    return {"red_disc": root / "red_disc.png", "green_on_magenta": root / "green_on_magenta.mp4"}
+
+
 def _bad_inputs(media: dict, tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    colour = _colour_masks(media, tmp_path)
     notes = tmp_path / "notes.txt"
     notes.write_text("definitely not a video\n" * 20)
     empty = tmp_path / "empty.png"
@@ -316,21 +352,103 @@ def _bad_inputs(media: dict, tmp_path: Path) -> dict[str, tuple[list[str], str]]
         "missing_checkpoint": ([f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.end_frame=2",
                                 "device=cpu", "matte.backend.sam2_model=no-such-org/sam2-missing",
                                 f"matte.backend.cache_dir={tmp_path / 'hf'}"],
-                               r"backend\.sam2_model: checkpoint 'no-such-org/sam2-missing' not found locally"),
+                               r"matte\.backend\.sam2_model: checkpoint 'no-such-org/sam2-missing' not found locally"
+                               r".*set matte\.backend\.sam2_model=<local dir>"),
+        # The matte keeps the source's timing (24 fps): a retimed video would not match its audio.
+        "output_fps_retimes": (inputs_for(media, "output.fps=10"),
+                               r"output\.fps=10 differs from the source's 24 fps; the matte keeps the source's"),
+        "colour_mask_image": ([f"input.video={media['clip']}", f"input.mask={colour['red_disc']}"],
+                              r"mask \(.*red_disc\.png\) is a colour image.*input\.mask_channel=r\|g\|b\|a\|luma"),
+        "colour_mask_video": ([f"input.video={media['clip']}", f"input.mask={colour['green_on_magenta']}",
+                               "matte/backend=guided"], r"mask \(.*green_on_magenta\.mp4\) is a colour image"),
+        "bad_mask_channel": (inputs_for(media, "input.mask_channel=red"),
+                             r"input\.mask_channel: expected null or one of r, g, b, a, luma, got 'red'"),
+        "bad_alpha_output": (inputs_for(media, "alpha_output=ffv1"),
+                             r"alpha_output: expected one of lossless, output, got 'ffv1'"),
     }
 
 
-@pytest.mark.parametrize("case", ["not_a_video", "empty_mask", "range_out_of_bounds", "mask_size_mismatch",
-                                  pytest.param("missing_checkpoint", marks=pytest.mark.slow)])
-def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(media, tmp_path, case):
+def check_refused(result, run_dir: Path, expected: str) -> str:
+    """Exit 2, one ERROR line matching ``expected`` (returned), no traceback, nothing written."""
     import re
 
-    overrides, expected = _bad_inputs(media, tmp_path)[case]
-    run_dir = tmp_path / "run"
-    result = run_vgen(*overrides, "attach_audio=true", f"hydra.run.dir={run_dir}", module="vgen.matte", cwd=tmp_path,
-                      env={"HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
     assert len(errors) == 1 and re.search(expected, errors[0]), result.stderr
     assert not (run_dir / "manifests").exists() and not (run_dir / "mask_outputs").exists()
+    return errors[0]
+
+
+def run_bad_input(media: dict, tmp_path: Path, case: str) -> str:
+    """Run ``case`` of :func:`_bad_inputs` with ``attach_audio=true``; the checked error line."""
+    overrides, expected = _bad_inputs(media, tmp_path)[case]
+    run_dir = tmp_path / "run"
+    result = run_vgen(*overrides, "attach_audio=true", f"hydra.run.dir={run_dir}", module="vgen.matte", cwd=tmp_path,
+                      env={"HF_HUB_OFFLINE": "1"})
+    return check_refused(result, run_dir, expected)
+
+
+@pytest.mark.parametrize("case", ["not_a_video", "empty_mask", "range_out_of_bounds", "mask_size_mismatch",
+                                  "output_fps_retimes", "colour_mask_image", "colour_mask_video", "bad_mask_channel",
+                                  "bad_alpha_output"])
+def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(media, tmp_path, case):
+    run_bad_input(media, tmp_path, case)
+
+
+@pytest.mark.slow
+def test_cli_missing_checkpoint_names_a_key_the_command_line_accepts(media, tmp_path):
+    import re
+
+    error = run_bad_input(media, tmp_path, "missing_checkpoint")
+    key = re.search(r"set (\S+)=<local dir>", error).group(1)
+    cfg = compose_matte(f"{key}={tmp_path / 'sam2'}")  # what the message tells the user to type
+    assert cfg.matte.backend.sam2_model == str(tmp_path / "sam2")
+
+
+def test_cli_colour_mask_with_a_channel_picked_is_the_mask_without_a_ghost(media, tmp_path):
+    colour = _colour_masks(media, tmp_path)
+    run_dir = tmp_path / "run"
+    result = run_vgen(f"input.video={media['clip']}", f"input.mask={colour['green_on_magenta']}", "matte/backend=guided",
+                      "input.mask_channel=g", "input.end_frame=8", f"hydra.run.dir={run_dir}", module="vgen.matte",
+                      cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    row = check_row(run_dir)
+    assert row["inputs"]["request"]["mask_channel"] == "g"
+    alpha = decode_video(run_dir / artifacts_by_role(row)["mask_alpha"][0]["path"])[..., 0] / 255.0
+    truth = media["truth"][:8]
+    assert iou(alpha, truth) > 0.9
+    assert alpha[~truth].mean() < 0.02  # read as brightness, magenta was a 41% ghost
+
+
+def test_cli_default_alpha_is_lossless_and_equals_the_archive_alpha(media, tmp_path):
+    """The foreground keeps the lossy default preset (mp4/h264); the alpha is FFV1 gray in .mkv."""
+    run_dir = tmp_path / "run"
+    result = run_vgen(*inputs_for(media, "input.end_frame=10", "output.save_masks=true", *FAST_H264,
+                                  f"hydra.run.dir={run_dir}"), module="vgen.matte", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    roles = artifacts_by_role(check_row(run_dir))
+    (foreground,), (alpha,), (archive,) = roles["mask_foreground"], roles["mask_alpha"], roles["rgba_archive"]
+    assert (foreground["container"], foreground["codec"]) == ("mp4", "h264")
+    assert (alpha["container"], alpha["codec"], alpha["extra"]["pix_fmt"]) == ("mkv", "ffv1", "gray")
+    assert alpha["path"].endswith("_alpha.mkv") and alpha["fps"] == pytest.approx(FPS)
+    with zipfile.ZipFile(run_dir / archive["path"]) as bundle:
+        archived = np.stack([np.asarray(Image.open(bundle.open(f"frame_{index:05d}.png")))[..., 3]
+                             for index in range(10)])
+    decoded = decode_video(run_dir / alpha["path"])
+    np.testing.assert_array_equal(decoded[..., 0], archived)
+    assert np.unique(archived).size > 20  # a soft matte, not only 0 and 255
+
+
+def test_cli_attach_audio_on_a_silent_clip_says_there_is_no_audio(media, tmp_path):
+    silent = tmp_path / "silent.mkv"
+    write_video(silent, media["frames"][:6])
+    run_dir = tmp_path / "run"
+    result = run_vgen(f"input.video={silent}", f"input.mask={media['mask_video']}", "matte/backend=guided",
+                      "attach_audio=true", *FAST_H264, f"hydra.run.dir={run_dir}", module="vgen.matte", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert any(f"attach_audio=true: {silent} has no audio to attach" in line for line in warnings), result.stderr
+    roles = artifacts_by_role(check_row(run_dir))
+    assert sorted(roles) == ["mask_alpha", "mask_foreground"]
+    assert [s["type"] for s in probe(run_dir / roles["mask_foreground"][0]["path"])["streams"]] == ["video"]

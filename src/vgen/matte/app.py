@@ -1,7 +1,8 @@
 """``python -m vgen.matte``: matte one video (or image) with a mask, persist the outputs, log one manifest row.
 
 Writes under ``<run_dir>/mask_outputs/``: the foreground (over black, or green with
-``mask_type=greenscreen``), the alpha matte, an RGBA PNG ZIP (``output.save_masks=true``), every
+``mask_type=greenscreen``), the alpha matte (lossless by default, see :func:`alpha_output_settings`),
+an RGBA PNG ZIP (``output.save_masks=true``), every
 source audio track as its own file, and the source audio re-attached to the foreground video
 (``attach_audio=true``); then one row in ``<run_dir>/manifests/run_history.jsonl``.
 
@@ -12,6 +13,7 @@ Exit codes: 0 success, 2 bad input or a missing checkpoint (one-line message, no
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from dataclasses import asdict
@@ -33,8 +35,14 @@ from vgen.media.formats import AUDIO_FORMATS, CONTAINERS, IMAGE_FORMATS
 
 log = logging.getLogger("vgen.matte")
 MASK_SUBDIR = "mask_outputs"
-REQUEST_INPUT_FIELDS = ("video", "mask", "start_frame", "end_frame")
+REQUEST_INPUT_FIELDS = ("video", "mask", "start_frame", "end_frame", "mask_channel")
 REQUEST_OPTION_FIELDS = ("target_size", "target", "mask_type", "erode_kernel", "dilate_kernel", "resize_mask", "device")
+# alpha_output=lossless: one 8-bit grey plane in FFV1 (a still: PNG), decoded bit for bit as computed.
+LOSSLESS_ALPHA = {
+    "name": "mkv_ffv1_gray", "container": "mkv", "codec": "ffv1", "pix_fmt": "gray", "crf": None, "quality": None,
+    "preset": None, "profile": None, "tag": None, "extra_args": [], "image_format": "png",
+}  # fmt: skip
+ALPHA_OUTPUTS = ("lossless", "output")
 
 register_all()
 
@@ -56,6 +64,31 @@ def request_from_config(cfg: DictConfig) -> MatteRequest:
 def backend_settings(cfg: DictConfig) -> dict[str, Any]:
     """``matte.backend`` as a plain dict: ``name`` plus the options passed to ``build_backend``."""
     return OmegaConf.to_container(cfg.matte.backend, resolve=True)
+
+
+def alpha_output_settings(cfg: DictConfig):
+    """How the alpha matte is written: ``alpha_output=lossless`` (the default) is ``output`` with
+    :data:`LOSSLESS_ALPHA` on top (codec, pixel format, image format), so the decoded alpha equals
+    the RGBA archive's alpha exactly; ``alpha_output=output`` uses the ``output`` preset unchanged,
+    like the foreground (smaller, lossy for most presets)."""
+    from vgen.media.validation import output_settings
+
+    if cfg.alpha_output not in ALPHA_OUTPUTS:
+        raise ConfigError(f"alpha_output: expected one of {', '.join(ALPHA_OUTPUTS)}, got {cfg.alpha_output!r}")
+    if cfg.alpha_output == "output":
+        return output_settings(cfg.output)
+    return output_settings({**OmegaConf.to_container(cfg.output, resolve=True), **LOSSLESS_ALPHA})
+
+
+def check_source_timing(output_fps: Optional[float], source_fps: Optional[float]) -> None:
+    """The matte keeps the source's timing: a different ``output.fps`` would retime the frames away
+    from the source audio and from the source itself, so it is refused (a still has no timing)."""
+    if output_fps is None or source_fps is None or math.isclose(output_fps, source_fps, rel_tol=1e-4):
+        return
+    raise ConfigError(
+        f"output.fps={output_fps:g} differs from the source's {source_fps:g} fps; the matte keeps the source's "
+        "frames and timing: leave output.fps unset (null)"
+    )
 
 
 def matte_job_id(request: MatteRequest, backend: dict[str, Any]) -> str:
@@ -100,6 +133,8 @@ class MatteRun:
         self.backend = build_backend(self.backend_settings["name"], **options)
         self.metadata_state = MetadataState.from_config(cfg.metadata)
         validate_output_config(cfg.output)
+        self.alpha_output = alpha_output_settings(cfg)
+        validate_output_config(self.alpha_output)
         self.job_id = matte_job_id(self.request, self.backend_settings)
 
     def inputs_record(self) -> dict[str, Any]:
@@ -126,11 +161,12 @@ class MatteRun:
 
     def plan(self, inputs) -> str:
         """The dry-run report: what would be computed and written (nothing is)."""
-        out, request = self.cfg.output, self.request
+        out, alpha_out, request = self.cfg.output, self.alpha_output, self.request
         count, height, width = inputs.frames.shape[:3]
         still = inputs.fps is None
         paths = output_paths(Path("<run_dir>"), request)
         video_suffix = IMAGE_FORMATS[out.image_format][1] if still else CONTAINERS[out.container].suffix
+        alpha_suffix = IMAGE_FORMATS[alpha_out.image_format][1] if still else CONTAINERS[alpha_out.container].suffix
         first = request.start_frame
         span = "still image" if still else f"frames [{first}, {first + count}) at {inputs.fps:g} fps"
         mask_kind = "per-frame mask video" if inputs.is_mask_video and not still else "first-frame mask"
@@ -144,10 +180,11 @@ class MatteRun:
             f"erode={request.erode_kernel} dilate={request.dilate_kernel}",
             f"output: {out.name} ({out.container}/{out.codec}); metadata: {self.metadata_state.mode}; "
             f"save_masks: {out.save_masks}; attach_audio: {self.cfg.attach_audio}",
+            f"alpha: {alpha_out.name} ({alpha_out.container}/{alpha_out.codec}, {alpha_out.pix_fmt})",
             f"audio tracks: {len(inputs.audio_streams)}",
             "would write:",
             f"  {paths['mask_foreground']}{video_suffix} (mask_foreground)",
-            f"  {paths['mask_alpha']}{video_suffix} (mask_alpha)",
+            f"  {paths['mask_alpha']}{alpha_suffix} (mask_alpha)",
         ]
         if out.save_masks:
             lines.append(f"  {paths['rgba_archive']}.zip (rgba_archive)")
@@ -173,8 +210,9 @@ class MatteRun:
 
         return apply_target(self.backend.run(inputs, self.request, progress=progress), self.request.target)
 
-    def persist(self, inputs, alpha, media) -> None:
-        """Write every output through ``media`` (a :class:`ManifestRecorder`)."""
+    def persist(self, inputs, alpha, media, alpha_media) -> None:
+        """Write every output through ``media`` (a :class:`ManifestRecorder`), the alpha matte through
+        ``alpha_media`` (its recorder for :attr:`alpha_output`)."""
         from vgen.matte.audio import decode_audio_stream
         from vgen.matte.composite import alpha_frames, foreground_frames, rgba_frames
 
@@ -197,7 +235,7 @@ class MatteRun:
 
         if inputs.fps is None:  # a still image
             media.save_image(foreground[0], paths["mask_foreground"], metadata=metadata, role="mask_foreground")
-            media.save_image(alpha_frames(alpha)[0], paths["mask_alpha"], metadata=metadata, role="mask_alpha")
+            alpha_media.save_image(alpha_frames(alpha)[0], paths["mask_alpha"], metadata=metadata, role="mask_alpha")
         else:
             attach = bool(self.cfg.attach_audio) and tracks
             media.save_video(
@@ -205,8 +243,8 @@ class MatteRun:
                 audio=[(samples, stream.sample_rate) for stream, samples in tracks] if attach else None,
                 audio_language=[stream.language for stream, _ in tracks] if attach else None,
             )
-            media.save_video(alpha_frames(alpha), paths["mask_alpha"], metadata=metadata, fps=inputs.fps,
-                             role="mask_alpha")
+            alpha_media.save_video(alpha_frames(alpha), paths["mask_alpha"], metadata=metadata, fps=inputs.fps,
+                                   role="mask_alpha")
         media.save_mask_archive(rgba_frames(inputs.frames, alpha), paths["rgba_archive"], metadata=metadata,
                                 role="rgba_archive")
         for (stream, samples), record in zip(tracks, track_records):
@@ -250,11 +288,19 @@ def run(cfg: DictConfig) -> int:
     started = time.perf_counter()
     inputs = load_inputs(matte.request)
     timings = {"decode_s": time.perf_counter() - started}
+    check_source_timing(cfg.output.fps, inputs.fps)
+    if cfg.attach_audio and not inputs.audio_streams:
+        log.warning("attach_audio=true: %s has no audio to attach; the foreground is written without audio",
+                    matte.request.video)
     if cfg.dry_run:
         print(matte.plan(inputs))
         return 0
 
     recorder = ManifestRecorder(MediaPersistenceContext.from_config(cfg.output, matte.metadata_state, logger=log))
+    alpha_recorder = ManifestRecorder(
+        MediaPersistenceContext.from_config(matte.alpha_output, matte.metadata_state, logger=log)
+    )
+    alpha_recorder.artifacts = recorder.artifacts  # one list: the row lists the artifacts in write order
     try:
         started = time.perf_counter()
         alpha = matte.compute(inputs)
@@ -267,7 +313,7 @@ def run(cfg: DictConfig) -> int:
         started = time.perf_counter()
         matte.run_dir.mkdir(parents=True, exist_ok=True)
         (matte.run_dir / RESOLVED_CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-        matte.persist(inputs, alpha, recorder)
+        matte.persist(inputs, alpha, recorder, alpha_recorder)
         timings["persist_s"] = time.perf_counter() - started
     except Exception as error:  # partly written: the row says error (and lists no artifact)
         return matte.fail(recorder.artifacts, timings, error)

@@ -23,6 +23,7 @@ from vgen.matte.trimap import TRIMAP_BACKGROUND, TRIMAP_FOREGROUND, make_trimap
 ProgressFn = Callable[[int, int], None]
 """Called as ``progress(frames_done, frames_total)`` after every frame."""
 
+CONFIG_NODE = "matte.backend"  # where a backend's options sit in the composed config: the command-line key prefix
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -97,12 +98,12 @@ class Sam2VitMatteBackend:
         if self._models is None:
             from transformers import Sam2VideoModel, VitMatteForImageMatting, VitMatteImageProcessorPil
 
-            sam2 = load_pretrained(Sam2VideoModel, self.sam2_model, "backend.sam2_model", self.cache_dir)
+            sam2 = load_pretrained(Sam2VideoModel, self.sam2_model, f"{CONFIG_NODE}.sam2_model", self.cache_dir)
             vitmatte = load_pretrained(
-                VitMatteForImageMatting, self.vitmatte_model, "backend.vitmatte_model", self.cache_dir
+                VitMatteForImageMatting, self.vitmatte_model, f"{CONFIG_NODE}.vitmatte_model", self.cache_dir
             )
             processor = load_pretrained(
-                VitMatteImageProcessorPil, self.vitmatte_model, "backend.vitmatte_model", self.cache_dir
+                VitMatteImageProcessorPil, self.vitmatte_model, f"{CONFIG_NODE}.vitmatte_model", self.cache_dir
             )
             self._models = (sam2.eval(), vitmatte.eval(), processor)
         return self._models

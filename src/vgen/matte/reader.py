@@ -16,6 +16,8 @@ from vgen.errors import ConfigError
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's "L"
 # ffmpeg renders any text file with a .txt/.ans/.nfo name as ANSI art "video"; those are no input.
 TEXT_ART_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
+MASK_CHANNELS = ("r", "g", "b", "a", "luma")  # input.mask_channel; null = grey mask or RGBA alpha
+GREY_TOLERANCE = 32  # uint8 levels the channels of a grey mask pixel may differ by
 
 
 @dataclass(frozen=True)
@@ -26,11 +28,15 @@ class Clip:
     fps: Optional[float]  # None for a still image
 
 
-def read_clip(path: str, field: str, start: int = 0, end: Optional[int] = None, as_mask: bool = False) -> Clip:
+def read_clip(
+    path: str, field: str, start: int = 0, end: Optional[int] = None, as_mask: bool = False,
+    mask_channel: Optional[str] = None,
+) -> Clip:
     """Frames ``[start, end)`` of the image or video at ``path`` (``end=None``: to the last frame).
 
-    ``as_mask`` converts each frame to a single channel in [0, 1] (see :func:`mask_from_pixels`);
-    a still mask image is the mask of the range's first frame, so it ignores the range.
+    ``as_mask`` converts each frame to a single channel in [0, 1] (see :func:`mask_from_pixels`,
+    ``mask_channel`` picks the channel); a still mask image is the mask of the range's first frame,
+    so it ignores the range.
     """
     source = Path(path)
     if not source.is_file():
@@ -38,27 +44,23 @@ def read_clip(path: str, field: str, start: int = 0, end: Optional[int] = None, 
     still = _open_still_image(source)
     if still is not None:
         if as_mask:
-            return Clip(frames=mask_from_pixels(still, f"{field} ({path})")[None], fps=None)
+            return Clip(frames=mask_from_pixels(still, f"{field} ({path})", mask_channel)[None], fps=None)
         _check_range(field, path, start, end, total=1)
         return Clip(frames=_rgb(still)[None], fps=None)
-    return _read_video(source, field, start, end, as_mask)
+    return _read_video(source, field, start, end, as_mask, mask_channel)
 
 
-def mask_from_pixels(image, where: str) -> np.ndarray:
+def mask_from_pixels(image, where: str, channel: Optional[str] = None) -> np.ndarray:
     """A Pillow image as a float32 (H, W) mask in [0, 1].
 
-    Single-channel images are scaled by their bit depth; RGB uses luminance; images with an alpha
-    channel use the alpha, unless the alpha is constant (an opaque RGBA export of a mask), in
-    which case the colour channels decide.
+    Single-channel images are scaled by their bit depth (every ``channel`` but ``a`` reads that
+    one channel); images with colour channels go through :func:`mask_from_colour`.
     """
     mode = image.mode
-    if mode in ("RGBA", "LA", "PA", "P"):
-        rgba = image.convert("RGBA") if mode != "LA" else image
-        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
-        if alpha.min() != alpha.max():
-            return alpha
-        image = rgba.convert("RGB") if mode != "LA" else image.convert("L")
-        mode = image.mode
+    if "A" in image.getbands() or mode == "P":
+        return mask_from_colour(np.asarray(image.convert("RGBA"), dtype=np.uint8), where, channel)
+    if channel == "a":
+        raise _no_alpha(where)
     if mode == "1":
         return np.asarray(image, dtype=np.float32)
     if mode == "L":
@@ -70,8 +72,45 @@ def mask_from_pixels(image, where: str) -> np.ndarray:
         peak = 1.0 if values.max() <= 1.0 else (255.0 if values.max() <= 255 else 65535.0)
         return np.clip(values / peak, 0.0, 1.0)
     if mode in ("RGB", "CMYK", "YCbCr", "HSV", "LAB"):
-        return luminance(_rgb(image))
+        return mask_from_colour(_rgb(image), where, channel)
     raise ConfigError(f"{where}: unsupported mask image mode {mode!r}; use a grayscale, RGB or RGBA image")
+
+
+def mask_from_colour(pixels: np.ndarray, where: str, channel: Optional[str] = None) -> np.ndarray:
+    """uint8 RGB ``(..., 3)`` or RGBA ``(..., 4)`` pixels -> float32 mask in [0, 1].
+
+    ``channel`` None: a varying alpha is the mask; otherwise (no alpha, or a constant one: an
+    opaque RGBA export) the pixels must be grey (a colour mask is ambiguous, e.g. a red disc has
+    little brightness), and their brightness is the mask. ``r``/``g``/``b``/``a``/``luma`` read
+    that channel whatever the colours are.
+    """
+    has_alpha = pixels.shape[-1] == 4
+    if channel == "a":
+        if not has_alpha:
+            raise _no_alpha(where)
+        return pixels[..., 3].astype(np.float32) / 255.0
+    if channel is None and has_alpha and pixels[..., 3].min() != pixels[..., 3].max():
+        return pixels[..., 3].astype(np.float32) / 255.0
+    rgb = pixels[..., :3]
+    if channel in ("r", "g", "b"):
+        return rgb[..., "rgb".index(channel)].astype(np.float32) / 255.0
+    if channel is None and is_colour(rgb):
+        raise ConfigError(
+            f"{where} is a colour image; a mask is grey or black/white (white = subject), or an RGBA image "
+            "whose alpha marks the subject. To use it anyway, pick the channel that holds the mask: "
+            "input.mask_channel=r|g|b|a|luma"
+        )
+    return luminance(rgb)
+
+
+def _no_alpha(where: str) -> ConfigError:
+    return ConfigError(f"{where}: input.mask_channel=a but it has no alpha channel")
+
+
+def is_colour(rgb: np.ndarray) -> bool:
+    """Whether any pixel's channels differ by more than :data:`GREY_TOLERANCE` levels (grey
+    pixels stay within it even after lossy 4:2:0 video coding)."""
+    return bool(np.any(rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1) > GREY_TOLERANCE))
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -98,8 +137,11 @@ def _open_still_image(path: Path):
     return image
 
 
-def _read_video(path: Path, field: str, start: int, end: Optional[int], as_mask: bool) -> Clip:
-    """Check the file is a video PyAV decodes (one clear error per failure), then decode the range."""
+def _read_video(
+    path: Path, field: str, start: int, end: Optional[int], as_mask: bool, mask_channel: Optional[str]
+) -> Clip:
+    """Check the file is a video PyAV decodes (one clear error per failure), then decode the range
+    (a mask video with an alpha channel as RGBA, so that its alpha can be the mask)."""
     import av
 
     from vgen.media.probe import count_frames, decode_video
@@ -117,8 +159,9 @@ def _read_video(path: Path, field: str, start: int, end: Optional[int], as_mask:
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else None
         stream_index = stream.index
+        pixel_format = "rgba" if as_mask and _has_alpha(stream) else "rgb24"
     try:
-        frames = decode_video(path, start, end)
+        frames = decode_video(path, start, end, pixel_format=pixel_format)
     except av.error.FFmpegError as error:
         raise ConfigError(f"{field}: decoding {path} failed ({error})") from error
     if end is None or len(frames) < end - start:  # the video ended early: how long is it?
@@ -126,7 +169,14 @@ def _read_video(path: Path, field: str, start: int, end: Optional[int], as_mask:
         if total == 0:
             raise ConfigError(f"{field}: {path} contains no decodable video frames")
         _check_range(field, path, start, end, total)
-    return Clip(frames=luminance(frames) if as_mask else frames, fps=fps)
+    return Clip(frames=mask_from_colour(frames, f"{field} ({path})", mask_channel) if as_mask else frames, fps=fps)
+
+
+def _has_alpha(stream) -> bool:
+    import av
+
+    pix_fmt = stream.codec_context.pix_fmt
+    return bool(pix_fmt) and any(component.is_alpha for component in av.VideoFormat(pix_fmt).components)
 
 
 def _check_range(field: str, path, start: int, end: Optional[int], total: int) -> None:

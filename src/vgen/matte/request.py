@@ -15,7 +15,7 @@ import numpy as np
 from vgen.devices import DEVICE_PATTERN
 from vgen.errors import ConfigError
 from vgen.matte.audio import AudioStreamInfo, probe_audio_streams
-from vgen.matte.reader import read_clip
+from vgen.matte.reader import MASK_CHANNELS, read_clip
 from vgen.matte.trimap import adjust_mask
 
 TARGETS = ("foreground", "background")
@@ -27,7 +27,8 @@ _SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 @dataclass
 class MatteRequest:
     """One matting job. ``end_frame`` is exclusive (None = to the end); ``target_size`` is None
-    (keep), ``"WxH"`` or a maximum side in pixels; ``target="background"`` inverts the alpha."""
+    (keep), ``"WxH"`` or a maximum side in pixels; ``target="background"`` inverts the alpha;
+    ``mask_channel`` (None = a grey mask or the alpha of an RGBA one) picks the mask's channel."""
 
     video: str
     mask: str
@@ -40,6 +41,7 @@ class MatteRequest:
     dilate_kernel: int = 0
     resize_mask: bool = False
     device: str = "auto"
+    mask_channel: Optional[str] = None
 
 
 @dataclass
@@ -68,6 +70,10 @@ def validate_request(request: MatteRequest) -> None:
         raise ConfigError(f"target: expected one of {', '.join(TARGETS)}, got {request.target!r}")
     if request.mask_type not in MASK_TYPES:
         raise ConfigError(f"mask_type: expected one of {', '.join(MASK_TYPES)}, got {request.mask_type!r}")
+    if request.mask_channel is not None and request.mask_channel not in MASK_CHANNELS:
+        raise ConfigError(
+            f"input.mask_channel: expected null or one of {', '.join(MASK_CHANNELS)}, got {request.mask_channel!r}"
+        )
     if not DEVICE_PATTERN.match(str(request.device)):
         raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {request.device!r}")
     for name in ("erode_kernel", "dilate_kernel"):
@@ -153,7 +159,10 @@ def load_inputs(request: MatteRequest) -> MatteInputs:
 def _read_masks(request: MatteRequest, frame_count: int) -> np.ndarray:
     """The first-frame mask (1, H, W), or the mask video's frames for the video's range
     (mask video frame i belongs to video frame i)."""
-    masks = read_clip(request.mask, "mask", request.start_frame, request.start_frame + frame_count, as_mask=True).frames
+    masks = read_clip(
+        request.mask, "mask", request.start_frame, request.start_frame + frame_count, as_mask=True,
+        mask_channel=request.mask_channel,
+    ).frames
     if not np.any(masks > 0.5):
         raise ConfigError(f"mask: {request.mask} is empty (no pixel above 0.5); white/opaque marks the subject")
     return masks

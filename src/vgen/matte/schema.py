@@ -23,12 +23,13 @@ from vgen.matte.request import MatteRequest
 @dataclass
 class MatteInputConfig:
     """The source (a video or an image) and its mask (a first-frame image or a per-frame mask video);
-    ``end_frame`` is exclusive, null = to the end."""
+    ``end_frame`` is exclusive, null = to the end; ``mask_channel`` picks the mask's channel."""
 
     video: str = MISSING
     mask: str = MISSING
     start_frame: int = MatteRequest.start_frame
     end_frame: Optional[int] = MatteRequest.end_frame
+    mask_channel: Optional[str] = MatteRequest.mask_channel
 
 
 @dataclass
@@ -54,6 +55,7 @@ class MatteAppConfig:
     resize_mask: bool = MatteRequest.resize_mask
     device: str = MatteRequest.device
     attach_audio: bool = False
+    alpha_output: str = "lossless"
     dry_run: bool = False
     run_dir: str = MISSING
 

@@ -1,7 +1,7 @@
 """Tiny random-init SAM2-video and ViTMatte checkpoints, saved locally.
 
 They exercise the whole ``sam2_vitmatte`` path (loading, tracking, refinement) in tests and
-smoke runs without any download: ``backend.sam2_model=<dir>/sam2 backend.vitmatte_model=<dir>/vitmatte``.
+smoke runs without any download: ``matte.backend.sam2_model=<dir>/sam2 matte.backend.vitmatte_model=<dir>/vitmatte``.
 Their output is noise; only shapes and ranges are meaningful.
 """
 

@@ -58,9 +58,12 @@ def probe(path: str | PurePath) -> dict[str, Any]:
     return result
 
 
-def decode_video(path: str | PurePath, start: int = 0, end: int | None = None) -> "np.ndarray":  # noqa: F821
+def decode_video(
+    path: str | PurePath, start: int = 0, end: int | None = None, pixel_format: str = "rgb24"
+) -> "np.ndarray":  # noqa: F821
     """Frames ``[start, end)`` of the first video stream (``end=None``: to the last) as (F, H, W, 3)
-    uint8 RGB; fewer, possibly none ((0, 0, 0, 3)), when the video is shorter. PyAV errors propagate."""
+    uint8 RGB (``pixel_format="rgba"``: (F, H, W, 4) RGBA); fewer, possibly none ((0, 0, 0, C)),
+    when the video is shorter. PyAV errors propagate."""
     import av
     import numpy as np
 
@@ -70,5 +73,5 @@ def decode_video(path: str | PurePath, start: int = 0, end: int | None = None) -
             if end is not None and index >= end:
                 break
             if index >= start:
-                frames.append(frame.to_ndarray(format="rgb24"))
-    return np.stack(frames) if frames else np.empty((0, 0, 0, 3), dtype=np.uint8)
+                frames.append(frame.to_ndarray(format=pixel_format))
+    return np.stack(frames) if frames else np.empty((0, 0, 0, 4 if pixel_format == "rgba" else 3), dtype=np.uint8)
