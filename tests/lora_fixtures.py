@@ -51,13 +51,20 @@ def rewrite_in_other_format(source: Path, target: Path, style: str) -> Path:
     and Wan2GP save), ``"comfy_down_up"`` (the same with lora_down/lora_up and an ``alpha`` per layer)
     or ``"musubi"`` (kohya musubi-tuner: ``lora_unet_blocks_0_self_attn_q.lora_down.weight`` + alpha;
     diffusers converts it only when it covers the attention and feed-forward layers, as musubi's do).
-    Alpha equals the rank, so every format means exactly the same weights.
+    Alpha equals the rank, so every format means exactly the same weights. Formats diffusers does not
+    load for Wan: ``"peft"`` (``base_model.model.`` prefix, as ``PeftModel.save_pretrained`` writes),
+    ``"bare"`` (no prefix) and ``"down_up"`` (``transformer.`` keys named lora_down/lora_up).
     """
     import torch
     from safetensors.torch import load_file, save_file
 
     out = {}
     for key, tensor in load_file(str(source)).items():
+        bare = key.removeprefix("transformer.")
+        if style in ("peft", "bare", "down_up"):
+            renamed = bare.replace("lora_A", "lora_down").replace("lora_B", "lora_up") if style == "down_up" else bare
+            out[{"peft": "base_model.model.", "bare": "", "down_up": "transformer."}[style] + renamed] = tensor
+            continue
         layer, kind = key.removeprefix("transformer.").rsplit(".lora_", 1)  # blocks.0.attn1.to_q / A.weight
         block, index, module, projection = layer.split(".", 3)
         original = f"{block}.{index}.{_ORIGINAL_WAN_NAMES[module]}.{_ORIGINAL_WAN_NAMES[projection]}"

@@ -222,7 +222,7 @@ def foreign_dir(tiny_wan_dir, tmp_path_factory):
     transformer = load_pipe(tiny_wan_dir).transformer
     full = make_lora_file(transformer, root / "diffusers_full.safetensors", seed=5,
                           targets=ATTENTION_PROJECTIONS + FEED_FORWARD)
-    for style in ("comfy", "comfy_down_up", "musubi"):
+    for style in ("comfy", "comfy_down_up", "musubi", "peft", "bare", "down_up"):
         rewrite_in_other_format(full, root / f"{style}.safetensors", style)
     attention_only = make_lora_file(transformer, root / "scratch" / "attention.safetensors", seed=6)
     rewrite_in_other_format(attention_only, root / "musubi_attention_only.safetensors", "musubi")
@@ -271,6 +271,12 @@ def test_comfy_and_musubi_key_formats_load_and_mean_the_same_weights(pipe, forei
     ("musubi_attention_only", "WanPipeline cannot convert its keys (e.g. lora_unet_blocks_0_cross_attn_k.alpha"),
     ("text_encoder_only", "none of its keys are for the WanTransformer3DModel (e.g. "
                           "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight"),
+    ("peft", "its keys name WanTransformer3DModel layers but in a key format WanPipeline does not load (e.g. "
+             "base_model.model.blocks.0.attn1.to_k.lora_A.weight"),
+    ("bare", "its keys name WanTransformer3DModel layers but in a key format WanPipeline does not load (e.g. "
+             "blocks.0.attn1.to_k.lora_A.weight"),
+    ("down_up", "its keys name WanTransformer3DModel layers but in a key format WanPipeline does not load (e.g. "
+                "transformer.blocks.0.attn1.to_k.lora_down.weight"),
 ])
 def test_a_lora_that_does_not_fit_says_why_in_one_line(pipe, foreign_dir, tmp_path, name, reason):
     manager = LoRAInjectionManager(preset_group_dir=tmp_path)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 _LORA_SUFFIXES = (".lora_A.weight", ".lora_B.weight", ".lora_down.weight", ".lora_up.weight")
+_WRAPPER_PREFIXES = ("base_model.model.", "transformer.", "diffusion_model.")  # peft, diffusers, ComfyUI
 _EXAMPLES = 2
 
 
@@ -45,6 +46,21 @@ def _model_shape(model: Any, layer: str) -> tuple[int | None, int | None] | None
     return getattr(module, "in_features", None), getattr(module, "out_features", None)
 
 
+def _named_model_layers(model: Any, keys: list[str]) -> list[str]:
+    """Keys whose layer name, once a wrapper prefix is removed, is a layer of ``model``."""
+    found = []
+    for key in keys:
+        suffix = next((suffix for suffix in _LORA_SUFFIXES if key.endswith(suffix)), None)
+        if suffix is None:
+            continue
+        layer = key[: -len(suffix)]
+        for prefix in _WRAPPER_PREFIXES:
+            layer = layer.removeprefix(prefix)
+        if _model_shape(model, layer) is not None:
+            found.append(key)
+    return found
+
+
 def _examples(items: list[str]) -> str:
     more = f" and {len(items) - _EXAMPLES} more" if len(items) > _EXAMPLES else ""
     return ", ".join(items[:_EXAMPLES]) + more
@@ -56,7 +72,9 @@ def _shape_text(shape: tuple[int | None, int | None]) -> str:
 
 def explain_misfit(pipe: Any, path: Path, error: BaseException | None) -> str:
     """The reason ``path`` could not be loaded into ``pipe`` (``error``: what diffusers raised, if any)."""
-    model = pipe.transformer
+    model = getattr(pipe, "transformer", None)
+    if model is None or not hasattr(pipe, "lora_state_dict"):
+        return f"{type(pipe).__name__} does not load LoRAs into a transformer"
     model_name = type(model).__name__
     try:
         keys = _file_keys(path)
@@ -73,6 +91,10 @@ def explain_misfit(pipe: Any, path: Path, error: BaseException | None) -> str:
         return (f"{type(pipe).__name__} cannot convert its keys (e.g. {_examples(keys)}): made for another "
                 "model family or in a LoRA format diffusers does not convert for it")
     layers = _layer_shapes(state, "transformer.")
+    if not layers and (named := _named_model_layers(model, keys)):
+        return (f"its keys name {model_name} layers but in a key format {type(pipe).__name__} does not load "
+                f"(e.g. {_examples(named)}; it loads 'transformer.<layer>.lora_A/lora_B.weight' and the "
+                "formats diffusers converts for it)")
     if not layers:
         return (f"none of its keys are for the {model_name} (e.g. {_examples(keys)}): made for another "
                 "model family")
