@@ -196,6 +196,8 @@ def test_resolution_does_not_import_torch(lora_dir, tmp_path):
 
 
 def test_listing_cli_prints_loras_and_presets(lora_dir):
+    write_json(lora_dir / "UP.LSET", {"loras": ["style_b"]})
+    write_json(lora_dir / "CONFIG.JSON", {"r": 4})
     result = subprocess.run(
         [sys.executable, "-m", "vgen.loras", f"lora.dirs=[{lora_dir}]"],
         capture_output=True, text=True, env={"PYTHONPATH": str(REPO / "src")}, check=False,
@@ -203,6 +205,7 @@ def test_listing_cli_prints_loras_and_presets(lora_dir):
     assert result.returncode == 0, result.stderr
     assert "Style_A.safetensors" in result.stdout and str(lora_dir / "anime_mix.lset") in result.stdout
     assert "example_style.yaml" in result.stdout
+    assert str(lora_dir / "UP.LSET") in result.stdout and "CONFIG.JSON" not in result.stdout
 
 
 def test_upper_case_preset_suffixes_work_and_json_is_a_preset_only_when_shaped_like_one(manager, lora_dir):
