@@ -273,6 +273,7 @@ def test_dry_run_shows_each_jobs_loras_weights_and_transformed_prompt_without_to
     assert result.returncode == 0, result.stderr
     plan = result.stdout
     assert "HEAVY []" in plan and list(cwd.iterdir()) == []
+    assert "; lora: none (preset anime_mix); " in plan
     cat, dog, fish, plain = plan.split("\n  [")[1:]
     assert "loras: Style_A.safetensors:1,0.5 style_b.safetensors:0.7 (preset anime_mix.lset)" in cat
     assert "prompt: zzstyle, a cat\n" in cat and "job prompt (before the LoRA prompt settings): a cat" in cat

@@ -30,7 +30,8 @@ def format_plan(
         f"runtime: device={cfg.runtime.device} dtype={cfg.runtime.dtype} offload={cfg.runtime.offload} "
         f"vae_tiling={cfg.runtime.vae_tiling}",
         f"output: {out.name} ({out.container}/{out.codec}, pix_fmt={out.pix_fmt}); metadata: {cfg.metadata.mode}; "
-        f"lora: {cfg.lora.name}; enhancer: {cfg.enhancer.backend}",
+        f"lora: {cfg.lora.name}{f' (preset {cfg.lora.preset})' if cfg.lora.preset else ''}; "
+        f"enhancer: {cfg.enhancer.backend}",
         f"jobs: {len(jobs)}",
     ]
     for job in jobs:
