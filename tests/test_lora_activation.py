@@ -5,7 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from lora_fixtures import generate, make_lora_file, write_json
+from lora_fixtures import (ATTENTION_PROJECTIONS, FEED_FORWARD, generate, make_lora_file,
+                           rewrite_in_other_format, write_json)
 from vgen.config.schema import LoraConfig
 from vgen.errors import VgenError
 from vgen.lora.manager import LoRAInjectionManager
@@ -179,3 +180,110 @@ def test_phased_multiplier_on_two_expert_pipeline(tiny_wan_dir, lora_dir, tmp_pa
     generate(pipe, callback_on_step_end=manager.step_callback(pipe, resolved))
     assert seen == [("high", 1.0)] * starts[1] + [("low", 0.0)] * (4 - starts[1])
     assert manager.lora_file_loads == 1
+
+
+@pytest.mark.slow
+def test_same_content_under_two_names_is_one_adapter_with_the_summed_weight(pipe, lora_dir, tmp_path):
+    """A LoRA and its copy: 0.2 + 0.8 is exactly 1.0 (not 0.8 twice), schedules sum per step."""
+    import shutil
+
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    shutil.copy(lora_dir / "style_a.safetensors", copies / "style_a_copy.safetensors")
+    manager = LoRAInjectionManager(preset_group_dir=tmp_path / "no_group")
+    config = LoraConfig(dirs=[str(lora_dir), str(copies)])
+
+    def run(*loras):
+        resolved = manager.resolve_job(config, "wan", {"loras": list(loras)}, num_steps=4)
+        return resolved, run_job(manager, pipe, resolved)
+
+    split, split_frames = run("style_a:0.2", "style_a_copy:0.8")
+    _, strong_frames = run("style_a:1.6")
+    _, one_frames = run("style_a:1.0")
+    scheduled, scheduled_frames = run("style_a:1,0", "style_a_copy:0,1")
+    assert np.abs(split_frames - strong_frames).max() > 1e-3
+    np.testing.assert_array_equal(split_frames, one_frames)
+    np.testing.assert_array_equal(scheduled_frames, one_frames)
+    assert split.adapter_names == [split.entries[0].adapter_name] and split.applied_weights == [[1.0]]
+    assert scheduled.applied_weights == [[1.0]] * 4
+    assert manager.lora_file_loads == 1 and len(pipe.get_list_adapters()["transformer"]) == 1
+    recorded = [(e["name"], e["weight"], e["sha256"]) for e in split.payload()["loras"]]
+    digest = split.entries[0].sha256
+    assert recorded == [("style_a.safetensors", {"constant": 0.2}, digest),
+                        ("style_a_copy.safetensors", {"constant": 0.8}, digest)]
+
+
+@pytest.fixture(scope="session")
+def foreign_dir(tiny_wan_dir, tmp_path_factory):
+    """LoRA files as other tools write them, and files made for other models."""
+    from safetensors.torch import save_file
+
+    root = tmp_path_factory.mktemp("foreign")
+    transformer = load_pipe(tiny_wan_dir).transformer
+    full = make_lora_file(transformer, root / "diffusers_full.safetensors", seed=5,
+                          targets=ATTENTION_PROJECTIONS + FEED_FORWARD)
+    for style in ("comfy", "comfy_down_up", "musubi", "peft", "bare", "down_up"):
+        rewrite_in_other_format(full, root / f"{style}.safetensors", style)
+    attention_only = make_lora_file(transformer, root / "scratch" / "attention.safetensors", seed=6)
+    rewrite_in_other_format(attention_only, root / "musubi_attention_only.safetensors", "musubi")
+    from diffusers import WanTransformer3DModel
+
+    wider = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=16,
+                                  out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2,
+                                  cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+    make_lora_file(wider, root / "wider_wan.safetensors", seed=7)
+    save_file({"transformer.single_transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 8),
+               "transformer.single_transformer_blocks.0.attn.to_q.lora_B.weight": torch.zeros(8, 4)},
+              str(root / "flux_style.safetensors"))
+    save_file({"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": torch.zeros(4, 8),
+               "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight": torch.zeros(8, 4),
+               "lora_unet_down_blocks_0_attentions_0_proj_in.alpha": torch.tensor(4.0)},
+              str(root / "sd_kohya.safetensors"))
+    save_file({"lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": torch.zeros(4, 8),
+               "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": torch.zeros(8, 4)},
+              str(root / "text_encoder_only.safetensors"))
+    return root
+
+
+@pytest.mark.slow
+def test_comfy_and_musubi_key_formats_load_and_mean_the_same_weights(pipe, foreign_dir, tmp_path):
+    manager = LoRAInjectionManager(preset_group_dir=tmp_path)
+    config = LoraConfig(dirs=[str(foreign_dir)])
+
+    def frames(*names):
+        return run_job(manager, pipe, manager.resolve_job(config, "wan", {"loras": list(names)}, num_steps=4))
+
+    reference = frames("diffusers_full")
+    assert np.abs(reference - frames()).max() > 1e-3  # the LoRA does change the frames
+    for style in ("comfy", "comfy_down_up", "musubi"):
+        np.testing.assert_allclose(frames(style), reference, atol=1e-6, err_msg=style)
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("wider_wan", "16 of its 16 layers have other shapes than in WanTransformer3DModel (blocks.0.attn1.to_k "
+                  "32->32 in the LoRA, 24->24 in the model, blocks.0.attn1.to_out.0 32->32 in the LoRA, 24->24 in "
+                  "the model and 14 more): made for another model size or family"),
+    ("flux_style", "none of its 1 layers exist in WanTransformer3DModel (e.g. single_transformer_blocks.0.attn.to_q)"
+                   ": made for another model family"),
+    ("sd_kohya", "WanPipeline cannot convert its keys (e.g. lora_unet_down_blocks_0_attentions_0_proj_in.alpha, "
+                 "lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight and 1 more): made for another model "
+                 "family or in a LoRA format diffusers does not convert for it"),
+    ("musubi_attention_only", "WanPipeline cannot convert its keys (e.g. lora_unet_blocks_0_cross_attn_k.alpha"),
+    ("text_encoder_only", "none of its keys are for the WanTransformer3DModel (e.g. "
+                          "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight"),
+    ("peft", "its keys name WanTransformer3DModel layers but in a key format WanPipeline does not load (e.g. "
+             "base_model.model.blocks.0.attn1.to_k.lora_A.weight"),
+    ("bare", "its keys name WanTransformer3DModel layers but in a key format WanPipeline does not load (e.g. "
+             "blocks.0.attn1.to_k.lora_A.weight"),
+    ("down_up", "its keys name WanTransformer3DModel layers but in a key format WanPipeline does not load (e.g. "
+                "transformer.blocks.0.attn1.to_k.lora_down.weight"),
+])
+def test_a_lora_that_does_not_fit_says_why_in_one_line(pipe, foreign_dir, tmp_path, name, reason):
+    manager = LoRAInjectionManager(preset_group_dir=tmp_path)
+    resolved = manager.resolve_job(LoraConfig(dirs=[str(foreign_dir)]), "wan", {"loras": [name]}, num_steps=4)
+    with pytest.raises(VgenError) as error:
+        manager.activate(pipe, resolved)
+    message = str(error.value)
+    assert message.startswith(f"LoRA file {foreign_dir / name}.safetensors: cannot load it into WanPipeline: ")
+    assert reason in message and "\n" not in message
+    assert pipe.get_list_adapters() in ({}, {"transformer": []})

@@ -67,12 +67,16 @@ def test_json_parsing_with_list_multipliers_phases_and_full_prompt(lora_dir):
     assert spec.prompt.apply("ignored") == "a fixed full prompt"
 
 
-def test_missing_multipliers_default_to_one_and_extra_ones_fail(tmp_path):
+def test_missing_multipliers_default_to_one_and_extra_ones_are_ignored_with_a_warning(tmp_path, caplog):
     short = write_json(tmp_path / "s.lset", {"loras": ["a", "b"], "loras_mult": "0.5"})
     assert load_preset(short).entries == [("a", "0.5"), ("b", "1.0")]
-    extra = write_json(tmp_path / "x.lset", {"loras": ["a"], "loras_mult": "0.5 0.6"})
-    with pytest.raises(ConfigError, match="x.lset"):
-        load_preset(extra)
+    extra = write_json(tmp_path / "x.lset", {"loras": ["a"], "loras_mult": "0.5 | 0.6 0.7"})
+    with caplog.at_level("WARNING", logger="vgen.lora.presets"):
+        assert load_preset(extra).entries == [("a", "0.5")]
+    assert "x.lset: 3 multipliers for 1 LoRA(s); ignoring the extra ['0.6', '0.7']" in caplog.text
+    bars = write_json(tmp_path / "bars.lset", {"loras": ["a"], "loras_mult": "1 | 2 | 3"})
+    with pytest.raises(ConfigError, match="bars.lset.*at most one"):
+        load_preset(bars)
     broken = tmp_path / "broken.lset"
     broken.write_text("{not json")
     with pytest.raises(ConfigError, match="broken.lset"):
@@ -192,6 +196,8 @@ def test_resolution_does_not_import_torch(lora_dir, tmp_path):
 
 
 def test_listing_cli_prints_loras_and_presets(lora_dir):
+    write_json(lora_dir / "UP.LSET", {"loras": ["style_b"]})
+    write_json(lora_dir / "CONFIG.JSON", {"r": 4})
     result = subprocess.run(
         [sys.executable, "-m", "vgen.loras", f"lora.dirs=[{lora_dir}]"],
         capture_output=True, text=True, env={"PYTHONPATH": str(REPO / "src")}, check=False,
@@ -199,3 +205,79 @@ def test_listing_cli_prints_loras_and_presets(lora_dir):
     assert result.returncode == 0, result.stderr
     assert "Style_A.safetensors" in result.stdout and str(lora_dir / "anime_mix.lset") in result.stdout
     assert "example_style.yaml" in result.stdout
+    assert str(lora_dir / "UP.LSET") in result.stdout and "CONFIG.JSON" not in result.stdout
+
+
+def test_upper_case_preset_suffixes_work_and_json_is_a_preset_only_when_shaped_like_one(manager, lora_dir):
+    write_json(lora_dir / "UP.LSET", {"loras": ["style_b"], "loras_mult": "0.4", "prompt": "up,"})
+    write_json(lora_dir / "X.JSON", {"activated_loras": ["Style_A.safetensors"], "loras_multipliers": "0.3"})
+    write_json(lora_dir / "wan2gp_settings.json", {  # a Wan2GP settings file saved as a preset
+        "activated_loras": ["style_b.safetensors"], "loras_multipliers": ["0.9"], "prompt": "p", "seed": 7,
+        "num_inference_steps": 30, "full_prompt": False})
+    write_json(lora_dir / "CONFIG.JSON", {"r": 4, "lora_alpha": 4})  # e.g. an adapter config
+    write_json(lora_dir / "wrong_types.json", {"activated_loras": "style_b", "loras_multipliers": 1})
+    (lora_dir / "list.json").write_text("[1, 2]")
+    presets = manager.hydrate(cfg(lora_dir), "wan").presets
+    assert {"UP.LSET", "X.JSON", "wan2gp_settings.json"} <= set(presets)
+    assert not {"CONFIG.JSON", "wrong_types.json", "list.json"} & set(presets)
+    up = manager.resolve_job(cfg(lora_dir), "wan", {"lora_preset": "up", "prompt": "x"}, num_steps=4)
+    assert [(e.name, e.schedule.weight_at(0)) for e in up.entries] == [("style_b.safetensors", 0.4)]
+    assert up.preset == "UP.LSET" and manager.apply_prompt(up, "x") == "up, x"
+    x = manager.resolve_job(cfg(lora_dir, preset="X"), "wan", {}, num_steps=4)
+    assert [(e.name, e.schedule.weight_at(0)) for e in x.entries] == [("Style_A.safetensors", 0.3)]
+
+
+def test_upper_case_yaml_preset_in_the_group_dir(tmp_path, lora_dir):
+    group = tmp_path / "upper_group"
+    group.mkdir()
+    (group / "LOUD.YAML").write_text("name: loud\nloras: ['style_b:0.2']\n")
+    manager = LoRAInjectionManager(preset_group_dir=group)
+    resolved = manager.resolve_job(cfg(lora_dir), "wan", {"lora_preset": "loud"}, num_steps=4)
+    assert [(e.name, e.schedule.weight_at(0)) for e in resolved.entries] == [("style_b.safetensors", 0.2)]
+
+
+@pytest.mark.parametrize("item", ["Style_A:abc", "no_such_lora:abc", "Style_A:1,x", "Style_A:"])
+def test_a_bad_weight_is_reported_as_one_naming_the_lora_and_value(manager, lora_dir, item):
+    name, _, weight = item.rpartition(":")
+    with pytest.raises(ConfigError) as error:
+        manager.resolve_job(cfg(lora_dir), "wan", {"loras": ["style_b", item]}, num_steps=4)
+    assert f"LoRA {name!r}: bad weight {weight!r}" in str(error.value)
+    assert "unknown LoRA" not in str(error.value)
+
+
+def test_bad_weight_through_the_cli_exits_2_naming_the_job_before_any_model_loads(lora_dir, tmp_path):
+    from conftest import run_vgen
+
+    jobs = "queue.jobs=[{prompt: fine, loras: ['style_b:0.5']},{prompt: broken, loras: ['style_b:abc']}]"
+    result = run_vgen(f"lora.dirs=[{lora_dir}]", jobs, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "bad weight" in line]
+    assert "job 1 (" in line and "LoRA 'style_b': bad weight 'abc'" in line
+    assert "unknown LoRA" not in result.stderr and not (tmp_path / "run" / "manifests").exists()
+
+
+def test_dry_run_shows_each_jobs_loras_weights_and_transformed_prompt_without_torch(lora_dir, tmp_path):
+    jobs = ("queue.jobs=[{prompt: a cat},{prompt: a dog, loras: ['style_b:1,0.5', {name: detail, weight: 0.3}]},"
+            "{prompt: a fish, lora_preset: full},{prompt: plain, loras: []}]")
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['vgen', 'dry_run=true', 'model.experts=2', 'lora.preset=anime_mix', "
+        f"'lora.dirs=[{lora_dir}]', {jobs!r}]\n"
+        "try:\n    runpy.run_module('vgen', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('HEAVY', [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules])\n"
+    )
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    plan = result.stdout
+    assert "HEAVY []" in plan and list(cwd.iterdir()) == []
+    assert "; lora: none (preset anime_mix); " in plan
+    cat, dog, fish, plain = plan.split("\n  [")[1:]
+    assert "loras: Style_A.safetensors:1,0.5 style_b.safetensors:0.7 (preset anime_mix.lset)" in cat
+    assert "prompt: zzstyle, a cat\n" in cat and "job prompt (before the LoRA prompt settings): a cat" in cat
+    assert "loras: style_b.safetensors:1,0.5 1.3B/detail.sft:0.3\n      prompt: a dog" in dog
+    assert "job prompt" not in dog
+    assert "loras: 1.3B/detail.sft:1;0 (preset full.json)\n      prompt: a fixed full prompt\n" in fish
+    assert "loras: none\n      prompt: plain" in plain

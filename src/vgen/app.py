@@ -36,7 +36,7 @@ def run(cfg: DictConfig) -> int:
     jobs = manager.jobs()
     manager.validate(jobs)
     if cfg.dry_run:
-        print(format_plan(cfg, jobs, manager.planned_output))
+        print(format_plan(cfg, jobs, manager.planned_output, manager.resolve_loras))
         return 0
 
     from contextlib import ExitStack

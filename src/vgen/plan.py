@@ -5,9 +5,22 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from vgen.jobs import JobSpec
+from vgen.lora.resolution import ResolvedLoras
 
 
-def format_plan(cfg, jobs: Sequence[JobSpec], planned_output: Callable[[JobSpec], str]) -> str:
+def format_loras(resolved: ResolvedLoras) -> str:
+    """``name:weight name:weight (preset P)``: each LoRA with its multiplier in Wan2GP syntax."""
+    text = " ".join(f"{entry.name}:{entry.schedule.to_text()}" for entry in resolved.entries) or "none"
+    return f"{text} (preset {resolved.preset})" if resolved.preset else text
+
+
+def format_plan(
+    cfg,
+    jobs: Sequence[JobSpec],
+    planned_output: Callable[[JobSpec], str],
+    resolve_loras: Callable[[JobSpec], ResolvedLoras],
+) -> str:
+    """The plan; ``resolve_loras`` gives a job's LoRAs and prompt transform (resolved without torch)."""
     model = cfg.model
     out = cfg.output
     lines = [
@@ -17,14 +30,19 @@ def format_plan(cfg, jobs: Sequence[JobSpec], planned_output: Callable[[JobSpec]
         f"runtime: device={cfg.runtime.device} dtype={cfg.runtime.dtype} offload={cfg.runtime.offload} "
         f"vae_tiling={cfg.runtime.vae_tiling}",
         f"output: {out.name} ({out.container}/{out.codec}, pix_fmt={out.pix_fmt}); metadata: {cfg.metadata.mode}; "
-        f"lora: {cfg.lora.name}; enhancer: {cfg.enhancer.backend}",
+        f"lora: {cfg.lora.name}{f' (preset {cfg.lora.preset})' if cfg.lora.preset else ''}; "
+        f"enhancer: {cfg.enhancer.backend}",
         f"jobs: {len(jobs)}",
     ]
     for job in jobs:
         s = job.settings
+        loras = resolve_loras(job)
+        prompt = loras.prompt.apply(job.prompt)
         lines.append(
             f"  [{job.index}] {job.job_id} seed={s['seed']} {s['width']}x{s['height']}x{s['num_frames']} "
             f"steps={s['steps']} cfg={s['guidance_scale']} fps={s['fps']} -> "
-            f"<run_dir>/{planned_output(job)}\n      prompt: {job.prompt}"
+            f"<run_dir>/{planned_output(job)}\n      loras: {format_loras(loras)}\n      prompt: {prompt}"
         )
+        if prompt != job.prompt:
+            lines.append(f"      job prompt (before the LoRA prompt settings): {job.prompt}")
     return "\n".join(lines)

@@ -92,8 +92,11 @@ class ProductionManager:
             from vgen.lora.adapters import expert_phase_starts
 
             phase_starts = expert_phase_starts(pipe, steps)
-        return self.loras.resolve_job(self.cfg.lora, self.cfg.model.family, job.settings, num_steps=steps,
-                                      num_phases=self.cfg.model.experts, phase_starts=phase_starts)
+        try:
+            return self.loras.resolve_job(self.cfg.lora, self.cfg.model.family, job.settings, num_steps=steps,
+                                          num_phases=self.cfg.model.experts, phase_starts=phase_starts)
+        except ConfigError as error:
+            raise ConfigError(f"job {job.index} ({job.job_id}): {error}") from None
 
     def metadata_state(self):
         from vgen.media.metadata_state import MetadataState

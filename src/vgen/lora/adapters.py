@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from vgen.errors import VgenError
-from vgen.lora.resolution import ResolvedLora
+from vgen.lora.misfit import explain_misfit
+from vgen.lora.resolution import ResolvedLoras
 
 
 def _has_second_expert(pipe: Any) -> bool:
@@ -34,20 +35,21 @@ def load_adapter(pipe: Any, path: Path, adapter_name: str) -> None:
     except Exception as error:  # diffusers/peft/safetensors raise many types for a bad file
         if _adapter_present(pipe, adapter_name):
             pipe.delete_adapters([adapter_name])
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise VgenError(f"LoRA file {path}: cannot load it into {type(pipe).__name__} ({reason})") from error
+        reason = explain_misfit(pipe, path, error)
+        raise VgenError(f"LoRA file {path}: cannot load it into {type(pipe).__name__}: {reason}") from error
     if not _adapter_present(pipe, adapter_name):
-        raise VgenError(f"LoRA file {path}: none of its keys fit {type(pipe).__name__}")
+        reason = explain_misfit(pipe, path, None)
+        raise VgenError(f"LoRA file {path}: cannot load it into {type(pipe).__name__}: {reason}")
 
 
-def set_weights(pipe: Any, entries: list[ResolvedLora], weights: list[float], *, enable: bool = False) -> None:
-    """Activate exactly the adapters of ``entries`` with ``weights`` (other loaded adapters go inactive)."""
+def set_weights(pipe: Any, resolved: ResolvedLoras, weights: list[float], *, enable: bool = False) -> None:
+    """Activate exactly the adapters of ``resolved`` with ``weights`` (other loaded adapters go inactive)."""
     try:
         if enable:
             pipe.enable_lora()
-        pipe.set_adapters([entry.adapter_name for entry in entries], adapter_weights=weights)
+        pipe.set_adapters(resolved.adapter_names, adapter_weights=weights)
     except Exception as error:
-        files = ", ".join(str(entry.path) for entry in entries)
+        files = ", ".join(str(entry.path) for entry in resolved.entries)
         raise VgenError(f"LoRA file(s) {files}: cannot set weights {weights} ({error})") from error
 
 

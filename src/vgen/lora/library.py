@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vgen.errors import ConfigError
-from vgen.lora.presets import PRESET_SUFFIXES, is_wan2gp_json_preset, read_preset_data
+from vgen.lora.presets import PRESET_SUFFIXES, YAML_SUFFIXES, is_wan2gp_json_preset, read_preset_data
 
 LORA_SUFFIXES = (".safetensors", ".sft")
 
@@ -36,7 +36,7 @@ def expand_dirs(dirs: list[str], model_family: str) -> list[Path]:
 
 
 def _is_preset(path: Path) -> bool:
-    if path.suffix != ".json":
+    if path.suffix.lower() != ".json":
         return True
     try:
         return is_wan2gp_json_preset(read_preset_data(path))
@@ -62,7 +62,7 @@ def discover(dirs: list[Path], preset_dirs: list[Path] = ()) -> LoRALibrary:
     for root in preset_dirs:
         if root.is_dir():
             for path in sorted(root.iterdir()):
-                if path.is_file() and path.suffix in (".yaml", ".yml"):
+                if path.is_file() and path.suffix.lower() in YAML_SUFFIXES:
                     presets.setdefault(path.name, path.resolve())
     return LoRALibrary(loras=loras, presets=presets, searched=tuple(list(dirs) + list(preset_dirs)))
 

@@ -17,7 +17,7 @@ from vgen.errors import ConfigError
 from vgen.hashing import file_sha256, payload_hash
 from vgen.lora.library import LoRALibrary, discover, expand_dirs
 from vgen.lora.multipliers import parse_multiplier
-from vgen.lora.presets import load_preset, parse_lora_entries
+from vgen.lora.presets import PresetSpec, load_preset, parse_lora_entries
 from vgen.lora.prompts import PromptTransform
 from vgen.lora.resolution import LoRAPresetResolution, ResolvedLora, ResolvedLoras
 
@@ -44,11 +44,21 @@ def _as_mapping(lora_cfg: Any) -> dict[str, Any]:
     raise TypeError(f"lora config must be a DictConfig, LoraConfig or mapping, got {type(lora_cfg).__name__}")
 
 
+def _file_version(path: Path, *, kind: str) -> tuple[Path, int, int]:
+    """(path, size, mtime): a cache key that changes when the file is replaced."""
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise ConfigError(f"{kind} {path}: cannot read it ({error.strerror})") from error
+    return path, stat.st_size, stat.st_mtime_ns
+
+
 class LoRAInjectionManager:
     def __init__(self, preset_group_dir: str | Path | None = None) -> None:
         self.preset_group_dir = Path(preset_group_dir) if preset_group_dir else default_preset_group_dir()
         self._libraries: dict[tuple[str, str], dict[str, Any]] = {}
         self._file_hashes: dict[tuple[Path, int, int], str] = {}
+        self._preset_specs: dict[tuple[Path, int, int], PresetSpec] = {}
         self._loaded: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
         self.load_count = 0  # discoveries run (hydrate cache misses)
         self.lora_file_loads = 0  # LoRA files loaded into a pipeline
@@ -72,7 +82,7 @@ class LoRAInjectionManager:
 
     def resolve_preset(self, lora_cfg: Any, model_family: str, name: str) -> LoRAPresetResolution:
         key, path = self.hydrate(lora_cfg, model_family).preset_path(name)
-        spec = load_preset(path)
+        spec = self._load_preset(path)
         transform = spec.prompt
         return LoRAPresetResolution(
             name=key,
@@ -125,28 +135,31 @@ class LoRAInjectionManager:
 
         entries: list[ResolvedLora] = []
         for name, weight in chosen:
-            key, path = library.lora_path(name)
-            if any(entry.path == path for entry in entries):
-                raise ConfigError(f"LoRA {name!r} ({path}) is selected twice for one job")
             try:
                 schedule = parse_multiplier(
                     weight, num_steps=num_steps, num_phases=num_phases, phase_starts=phase_starts
                 )
             except ConfigError as error:
-                raise ConfigError(f"LoRA {name!r}: {error}") from None
+                raise ConfigError(f"LoRA {name!r}: bad weight {weight!r}: {error}") from None
+            key, path = library.lora_path(name)
+            if any(entry.path == path for entry in entries):
+                raise ConfigError(f"LoRA {name!r} ({path}) is selected twice for one job")
             entries.append(ResolvedLora(key, path, self._sha256(path), schedule))
         return ResolvedLoras(entries=entries, preset=preset.name if preset else None, prompt=prompt)
 
     def _sha256(self, path: Path) -> str:
         """File hash, cached by (path, size, mtime) so each file is read once per change."""
-        try:
-            stat = path.stat()
-        except OSError as error:
-            raise ConfigError(f"LoRA file {path}: cannot read it ({error.strerror})") from error
-        key = (path, stat.st_size, stat.st_mtime_ns)
+        key = _file_version(path, kind="LoRA file")
         if key not in self._file_hashes:
             self._file_hashes[key] = file_sha256(path)
         return self._file_hashes[key]
+
+    def _load_preset(self, path: Path) -> PresetSpec:
+        """Parsed once per file change (its warnings, e.g. extra multipliers, are logged once)."""
+        key = _file_version(path, kind="LoRA preset")
+        if key not in self._preset_specs:
+            self._preset_specs[key] = load_preset(path)
+        return self._preset_specs[key]
 
     def apply_prompt(self, resolved: ResolvedLoras, prompt: str) -> str:
         return resolved.prompt.apply(prompt)
@@ -173,7 +186,7 @@ class LoRAInjectionManager:
         from vgen.lora import adapters
 
         weights = resolved.weights_for_step(step)
-        adapters.set_weights(pipe, resolved.entries, weights, enable=enable)
+        adapters.set_weights(pipe, resolved, weights, enable=enable)
         resolved.applied_weights.append(weights)
 
     def step_callback(self, pipe: Any, resolved: ResolvedLoras) -> Callable | None:
@@ -203,6 +216,7 @@ class LoRAInjectionManager:
         self._loaded = weakref.WeakKeyDictionary()
         self._libraries.clear()
         self._file_hashes.clear()
+        self._preset_specs.clear()
 
     def snapshot_state(self) -> dict[str, Any]:
         return {

@@ -8,10 +8,13 @@ Syntax of one LoRA's multiplier:
 - ``1;0`` / ``0.9,0.8;1`` one part per phase (``;``), for two-expert models such as Wan 2.2
                           (phase 0 = ``transformer``, phase 1 = ``transformer_2``); each part's
                           values are spread over that phase's steps. A multiplier without ``;``
-                          ignores phases.
+                          ignores phases. Fewer parts than the model has phases are padded with
+                          the last part (Wan2GP: ``1;0`` on a three-phase model is ``1;0;0``).
 
 A multiplier string for several LoRAs has one token per LoRA separated by spaces or newlines;
-lines starting with ``#`` are comments.
+lines starting with ``#`` are comments. At most one ``|`` may split the string: in Wan2GP's UI it
+separates the accelerator LoRAs' multipliers from the user's when settings are merged, and its
+generation parser reads it as one more separator, which is what vgen does.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ def split_multiplier_tokens(text: str | Sequence[str | float] | None) -> list[st
         return [str(item).strip() for item in text]
     lines = (line.strip() for line in text.replace("\r", "").split("\n"))
     kept = " ".join(line for line in lines if line and not line.startswith("#"))
-    return kept.split()
+    if kept.count("|") > 1:
+        raise ConfigError(f"LoRA multipliers {kept!r}: at most one '|' is allowed (as in Wan2GP)")
+    return kept.replace("|", " ").split()
 
 
 def _parse_values(part: str, *, token: str) -> tuple[float, ...]:
@@ -88,6 +93,15 @@ class LoraSchedule:
     def is_constant(self) -> bool:
         return len({value for values in self.phases for value in values}) == 1
 
+    def to_text(self) -> str:
+        """The multiplier in Wan2GP syntax (``0.8``, ``1,0.5``, ``1;0``), for plans and logs."""
+        def number(value: float) -> str:
+            return str(int(value)) if value.is_integer() else repr(value)
+
+        if self.is_constant:
+            return number(self.phases[0][0])
+        return ";".join(",".join(map(number, values)) for values in self.phases)
+
     def to_payload(self) -> dict:
         """The parsed form: equal for equivalent spellings (``1``, ``1.0``, ``"1.00"``)."""
         if self.is_constant:
@@ -133,11 +147,12 @@ def parse_multiplier(
         return LoraSchedule(
             phases=(_parse_values(parts[0], token=token),), shared=True, num_steps=num_steps, phase_starts=starts
         )
-    if len(parts) != num_phases:
+    if len(parts) > num_phases:
         raise ConfigError(
             f"LoRA multiplier {token!r} has {len(parts)} ';'-separated phases but the model has {num_phases} "
             "denoising phase(s)"
         )
+    parts += parts[-1:] * (num_phases - len(parts))  # Wan2GP pads the missing phases with the last value
     return LoraSchedule(
         phases=tuple(_parse_values(part, token=token) for part in parts),
         shared=False,

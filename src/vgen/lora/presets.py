@@ -7,7 +7,7 @@ stay unparsed strings/numbers (they need the job's step count).
 from __future__ import annotations
 
 import json
-import re
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +17,9 @@ from vgen.errors import ConfigError
 from vgen.lora.multipliers import split_multiplier_tokens
 from vgen.lora.prompts import PromptTransform
 
+log = logging.getLogger(__name__)
 PRESET_SUFFIXES = (".lset", ".json", ".yaml", ".yml")
-_NAME_WEIGHT = re.compile(r"^(?P<name>.+?)\s*:\s*(?P<weight>[-+0-9.,;eE ]+)$")
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,11 @@ class PresetSpec:
 
 
 def parse_lora_entries(items: Any, *, source: str) -> list[tuple[str, str | float]]:
-    """``[{name, weight}]`` or ``["name:weight", "name"]`` -> [(name, weight)] (weight defaults to 1.0)."""
+    """``[{name, weight}]`` or ``["name:weight", "name"]`` -> [(name, weight)] (weight defaults to 1.0).
+
+    In the string form the weight is what follows the last ``:`` (checked later, with the step count);
+    a LoRA whose name contains ``:`` is selected with the ``{name, weight}`` form.
+    """
     if items is None:
         return []
     if isinstance(items, (str, Mapping)) or not isinstance(items, Sequence):
@@ -39,8 +44,8 @@ def parse_lora_entries(items: Any, *, source: str) -> list[tuple[str, str | floa
     for index, item in enumerate(items):
         where = f"{source}[{index}]"
         if isinstance(item, str):
-            match = _NAME_WEIGHT.match(item.strip())
-            name, weight = (match["name"], match["weight"].strip()) if match else (item.strip(), 1.0)
+            name, colon, weight = item.strip().rpartition(":")
+            name, weight = (name, weight.strip()) if colon else (weight, 1.0)
         elif isinstance(item, Mapping):
             unknown = set(item) - {"name", "weight"}
             if unknown:
@@ -57,13 +62,18 @@ def parse_lora_entries(items: Any, *, source: str) -> list[tuple[str, str | floa
 
 
 def _zip_multipliers(names: list[str], multipliers: Any, *, path: Path) -> list[tuple[str, str | float]]:
-    """Pair LoRA names with Wan2GP multiplier tokens; missing tokens mean 1.0 (as in Wan2GP)."""
+    """Pair LoRA names with Wan2GP multiplier tokens; missing tokens mean 1.0, extra ones are ignored
+    (as in Wan2GP, but with a warning)."""
     if isinstance(multipliers, list):
         multipliers = "\n".join(str(item) for item in multipliers)
-    tokens = split_multiplier_tokens(multipliers if isinstance(multipliers, str) else str(multipliers or ""))
+    try:
+        tokens = split_multiplier_tokens(multipliers if isinstance(multipliers, str) else str(multipliers or ""))
+    except ConfigError as error:
+        raise ConfigError(f"LoRA preset {path}: {error}") from None
     if len(tokens) > len(names):
-        raise ConfigError(f"{path}: {len(tokens)} multipliers for {len(names)} LoRA(s): {tokens}")
-    tokens += ["1.0"] * (len(names) - len(tokens))
+        log.warning("LoRA preset %s: %d multipliers for %d LoRA(s); ignoring the extra %s",
+                    path, len(tokens), len(names), tokens[len(names):])
+    tokens = tokens[: len(names)] + ["1.0"] * (len(names) - len(tokens))
     return list(zip(names, tokens))
 
 
@@ -94,8 +104,23 @@ def _parse_yaml(data: Mapping, path: Path) -> PresetSpec:
 
 
 def is_wan2gp_json_preset(data: Any) -> bool:
-    """A ``.json`` in a LoRA dir is a preset only if it names LoRAs (other JSON files are ignored)."""
-    return isinstance(data, Mapping) and "activated_loras" in data
+    """A ``.json`` in a LoRA dir is a preset only if it is shaped like one (other JSON files are ignored).
+
+    Wan2GP's JSON presets are settings files: ``activated_loras`` (a list of file names) and optionally
+    ``loras_multipliers`` (a string or a list of strings), ``prompt`` and ``full_prompt``, possibly
+    among other generation settings.
+    """
+    if not isinstance(data, Mapping):
+        return False
+    names, multipliers = data.get("activated_loras"), data.get("loras_multipliers", "")
+    return (
+        isinstance(names, list)
+        and all(isinstance(name, str) for name in names)
+        and (isinstance(multipliers, str) or isinstance(multipliers, list) and all(
+            isinstance(item, (str, int, float)) for item in multipliers))
+        and isinstance(data.get("prompt", ""), (str, type(None)))
+        and isinstance(data.get("full_prompt", False), (bool, int))
+    )
 
 
 def read_preset_data(path: Path) -> Any:
@@ -104,7 +129,7 @@ def read_preset_data(path: Path) -> Any:
 
     try:
         text = path.read_text(encoding="utf-8")
-        if path.suffix in (".yaml", ".yml"):
+        if path.suffix.lower() in YAML_SUFFIXES:
             return yaml.safe_load(text) or {}
         return json.loads(text)
     except (OSError, ValueError, yaml.YAMLError) as error:
@@ -112,15 +137,16 @@ def read_preset_data(path: Path) -> Any:
 
 
 def load_preset(path: str | Path) -> PresetSpec:
-    """Parse a preset file, dispatching on its suffix."""
+    """Parse a preset file, dispatching on its suffix (in any case: ``UP.LSET`` is an ``.lset``)."""
     path = Path(path)
+    suffix = path.suffix.lower()
     data = read_preset_data(path)
     if not isinstance(data, Mapping):
         raise ConfigError(f"LoRA preset {path}: expected a mapping at the top level")
-    if path.suffix == ".lset":
+    if suffix == ".lset":
         return _parse_wan2gp(data, path, loras_key="loras", mult_key="loras_mult")
-    if path.suffix == ".json":
+    if suffix == ".json":
         return _parse_wan2gp(data, path, loras_key="activated_loras", mult_key="loras_multipliers")
-    if path.suffix in (".yaml", ".yml"):
+    if suffix in YAML_SUFFIXES:
         return _parse_yaml(data, path)
     raise ConfigError(f"LoRA preset {path}: unsupported file type (expected one of {PRESET_SUFFIXES})")

@@ -40,7 +40,12 @@ class ResolvedLora(NamedTuple):
 
 @dataclass
 class ResolvedLoras:
-    """The LoRAs of one job. ``applied_weights[step]`` records the weights set for each step."""
+    """The LoRAs of one job. ``applied_weights[step]`` records the adapter weights set for each step.
+
+    Entries whose files have the same content (e.g. a LoRA and its copy under another name) share one
+    adapter, whose weight at each step is the sum of theirs: a LoRA's effect is linear in its weight,
+    so ``a:0.2`` + ``a_copy:0.8`` is exactly ``a:1.0``.
+    """
 
     entries: list[ResolvedLora] = field(default_factory=list)
     preset: str | None = None
@@ -49,14 +54,19 @@ class ResolvedLoras:
 
     @property
     def adapter_names(self) -> list[str]:
-        return [entry.adapter_name for entry in self.entries]
+        """One name per distinct file content, in the order the entries first use it."""
+        return list(dict.fromkeys(entry.adapter_name for entry in self.entries))
 
     @property
     def is_scheduled(self) -> bool:
         return any(not entry.schedule.is_constant for entry in self.entries)
 
     def weights_for_step(self, step: int) -> list[float]:
-        return [entry.schedule.weight_for_step(step) for entry in self.entries]
+        """The weight of each of ``adapter_names`` at ``step`` (summed over entries sharing an adapter)."""
+        weights = dict.fromkeys(self.adapter_names, 0.0)
+        for entry in self.entries:
+            weights[entry.adapter_name] += entry.schedule.weight_for_step(step)
+        return list(weights.values())
 
     def payload(self) -> dict[str, Any]:
         """``adapter_payloads["lora"]``: empty when the job uses no LoRA and keeps its prompt."""
