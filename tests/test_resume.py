@@ -11,9 +11,11 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import run_vgen
+from conftest import manifest_validator, run_vgen
 from control_helpers import FAST_JOB_OVERRIDES, VgenProcess, final_files, jobs_override, temp_files
+from lora_fixtures import make_lora_file
 from vgen.errors import ConfigError
+from vgen.hashing import file_sha256
 from vgen.jobs import JobSpec
 from vgen.manifest import MANIFEST_RELATIVE_PATH, read_manifest
 from vgen.resume import ResumePlan, jobs_to_run, resume_in_place_argv
@@ -211,3 +213,39 @@ def test_resume_in_place_with_another_queue_exits_2_and_writes_nothing(finished_
     assert result.returncode == 2, result.stderr[-3000:]
     assert "none of this config's 1 job(s) is in the manifest" in result.stderr
     assert snapshot(run_dir) == before
+
+
+@pytest.mark.slow
+def test_resume_from_reruns_jobs_whose_lora_file_or_dtype_changed(tmp_path, vgen_cache_dir):
+    """job_id stays the same (same job spec); the output_key does not, so resume_from reruns the job."""
+    from diffusers import WanTransformer3DModel
+
+    from vgen.models.tiny_wan import ensure_tiny_wan
+
+    transformer = WanTransformer3DModel.from_pretrained(ensure_tiny_wan(vgen_cache_dir) / "transformer")
+    lora = make_lora_file(transformer, tmp_path / "loras" / "style.safetensors", seed=1)
+    common = [*FAST_JOB_OVERRIDES, f"lora.dirs=[{lora.parent}]", "queue.jobs=[{prompt: fox, steps: 2, loras: ['style:0.8']}]"]
+
+    def run(name: str, *extra: str):
+        result = run_vgen(*common, f"hydra.run.dir={tmp_path / name}", *extra, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        (row,) = read_manifest(tmp_path / name / MANIFEST_RELATIVE_PATH).rows or [None]
+        return result.stderr, row
+
+    _, original = run("original")
+    stderr, _ = run("same", f"queue.resume_from={tmp_path / 'original'}", "runtime.dtype=float32")  # auto is float32 here
+    assert "1 job(s) already succeeded and skipped, 0 to run" in stderr
+
+    stderr, bf16 = run("bf16", f"queue.resume_from={tmp_path / 'original'}", "runtime.dtype=bfloat16")
+    assert "0 job(s) already succeeded and skipped, 1 to run" in stderr and "another model, dtype" in stderr
+    assert bf16["job_id"] == original["job_id"] and bf16["output_key"] != original["output_key"]
+    assert bf16["inputs"]["output_recipe"]["dtype"] == "bfloat16"
+
+    make_lora_file(transformer, lora, seed=2)  # another LoRA under the same name
+    stderr, replaced = run("replaced", f"queue.resume_from={tmp_path / 'original'}")
+    assert "0 job(s) already succeeded and skipped, 1 to run" in stderr
+    assert replaced["job_id"] == original["job_id"] and replaced["output_key"] != original["output_key"]
+    assert replaced["inputs"]["output_recipe"]["lora"]["loras"][0]["sha256"] == file_sha256(lora)
+    validator = manifest_validator()
+    for row in (original, bf16, replaced):
+        assert not [error.message for error in validator.iter_errors(row)]
