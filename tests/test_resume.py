@@ -19,6 +19,7 @@ from vgen.hashing import file_sha256
 from vgen.jobs import JobSpec
 from vgen.manifest import MANIFEST_RELATIVE_PATH, read_manifest
 from vgen.resume import ResumePlan, jobs_to_run, resume_in_place_argv
+from vgen.run_lock import LOCK_NAME
 
 
 def make_jobs(count: int) -> list[JobSpec]:
@@ -139,6 +140,7 @@ def test_sigkill_mid_job_then_resume_runs_only_missing_jobs(tmp_path):
     finally:
         first.kill()
     killed_rows = first.rows()
+    assert (run_dir / LOCK_NAME).read_text().strip() == str(first.proc.pid)  # a stale lock: must not block
     assert "gamma" not in {row["inputs"]["prompt"] for row in killed_rows}
     done_before = {row["job_id"] for row in killed_rows if row["status"] == "success"}
 

@@ -57,6 +57,20 @@ def test_the_lock_is_reentrant_in_one_process_and_leaves_no_empty_dir(tmp_path):
     assert (tmp_path / LOCK_NAME).is_file() and (tmp_path / "kept").is_file()
 
 
+def test_matte_on_a_busy_run_dir_exits_2_before_hydra_starts(tmp_path):
+    holder = start_holder(tmp_path / "run")
+    try:
+        result = run_vgen(f"hydra.run.dir={tmp_path / 'run'}", "input.video=clip.mp4", "input.mask=mask.png",
+                          module="vgen.matte", cwd=tmp_path)
+        assert result.returncode == 2
+        assert result.stderr.strip() == (f"Error: run dir {tmp_path / 'run'} is in use by another vgen process "
+                                         f"(pid {holder.pid}); wait for it to end or choose another hydra.run.dir")
+        assert sorted(path.name for path in (tmp_path / "run").iterdir()) == [LOCK_NAME]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.slow
 def test_second_vgen_on_a_busy_run_dir_exits_2_and_writes_nothing(tmp_path):
     run_dir = tmp_path / "run"

@@ -112,7 +112,8 @@ def check_same_queue(run_dir: Path, recorded_job_ids: set, jobs: Sequence[JobSpe
         raise ConfigError(
             f"queue.resume: none of this config's {len(jobs)} job(s) is in the manifest of {run_dir} "
             f"({len(recorded_job_ids)} job id(s)): it is not that run's queue, so nothing was run or written. "
-            "Resume with the run's own overrides (its .hydra/overrides.yaml), or use queue.resume_from into a new run"
+            "Drop the overrides that change its jobs (queue.*, generation.*), or resume into a new run dir "
+            f"with queue.resume_from={run_dir}"
         )
 
 
