@@ -41,11 +41,11 @@ def enhancer_recipe(enhancer_cfg: Any) -> dict[str, Any] | None:
     cfg = validate_enhancer_config(enhancer_cfg)
     if cfg["backend"] == "none":
         return None
-    uses_captioner = captioner_key(cfg) is not None
+    captioner = [cfg["captioner"], cfg["captioner_model"], cfg["caption_max_new_tokens"]]
     return {
         "backend": cfg["backend"],
         "model": llm_display_name(cfg),
-        "captioner": [cfg["captioner"], cfg["captioner_model"], cfg["caption_max_new_tokens"]] if uses_captioner else None,
+        "captioner": captioner if captioner_key(cfg) is not None else None,
         **{key: cfg[key] for key in ENHANCER_SETTINGS},
     }
 
