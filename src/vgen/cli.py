@@ -9,7 +9,7 @@ import shutil
 import sys
 import tempfile
 from contextlib import nullcontext
-from typing import Callable, ContextManager
+from typing import Callable, ContextManager, Sequence
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -62,12 +62,20 @@ def dry_run_argv(argv: list[str]) -> tuple[list[str], str | None]:
     return [*argv, f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra/job_logging=stdout"], scratch
 
 
+def argv_value(argv: Sequence[str], key: str) -> str | None:
+    """The last ``key=value`` (also ``+key=``/``++key=``) on the command line, quotes removed."""
+    for arg in reversed(argv):
+        name, sep, value = arg.lstrip("+").partition("=")
+        if sep and name == key:
+            return value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"" else value
+    return None
+
+
 def run_dir_lock(argv: list[str]) -> ContextManager[None]:
     """The lock on a run dir named on the command line, taken before Hydra writes into it.
 
     Sweeps, dry runs and run dirs Hydra has yet to resolve are locked by the run itself instead.
     """
-    from vgen.resume import argv_value
     from vgen.run_lock import hold_run_dir
 
     run_dir = argv_value(argv, "hydra.run.dir")

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
+from vgen.cli import argv_value
 from vgen.errors import ConfigError
 from vgen.jobs import JobSpec
 from vgen.manifest import MANIFEST_RELATIVE_PATH, read_manifest
@@ -118,15 +119,6 @@ def check_same_queue(run_dir: Path, recorded_job_ids: set, jobs: Sequence[JobSpe
 
 
 # ---------------------------------------------------------------------------- resume in place, argv
-
-
-def argv_value(argv: Sequence[str], key: str) -> str | None:
-    """The last ``key=value`` (also ``+key=``/``++key=``) on the command line, quotes removed."""
-    for arg in reversed(argv):
-        name, sep, value = arg.lstrip("+").partition("=")
-        if sep and name == key:
-            return value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"" else value
-    return None
 
 
 def saved_overrides(run_dir: Path) -> list[str] | None:
