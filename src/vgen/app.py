@@ -10,6 +10,7 @@ can be completed with ``hydra.run.dir=<its dir> queue.resume=true``.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -42,15 +43,17 @@ def run(cfg: DictConfig) -> int:
     from contextlib import ExitStack
 
     from vgen.queue_controller import ABORT, QueueController
-    from vgen.resume import jobs_to_run
+    from vgen.resume import jobs_to_run, write_run_config
+    from vgen.run_lock import hold_run_dir
     from vgen.signals import SignalStop
 
     run_dir = Path(cfg.run_dir)
-    jobs, skipped = jobs_to_run(cfg.queue, run_dir, jobs)
-    (run_dir / RESOLVED_CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-    log.info("Run dir: %s (%d jobs, model %s)", run_dir, len(jobs), cfg.model.name)
-    controller = QueueController(manager, jobs, skipped=skipped)
     with ExitStack() as stack:
+        stack.enter_context(hold_run_dir(run_dir))  # before anything in it is read or written
+        plan = jobs_to_run(cfg.queue, run_dir, jobs, manager.job_output_key)
+        write_run_config(run_dir, plan, manager.overrides, OmegaConf.to_yaml(cfg, resolve=True), RESOLVED_CONFIG_NAME)
+        log.info("Run dir: %s (%d jobs, model %s)", run_dir, len(plan.todo), cfg.model.name)
+        controller = QueueController(manager, plan.todo, skipped=plan.skipped)
         if cfg.control.enabled:
             from vgen.control.server import ControlServer
 
@@ -71,6 +74,9 @@ def hydra_entry(cfg: DictConfig) -> int:
 
 
 def main() -> None:
+    from vgen.resume import resume_in_place_argv
+
+    sys.argv[1:] = resume_in_place_argv(sys.argv[1:])
     launch(hydra_entry)
 
 

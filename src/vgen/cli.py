@@ -8,7 +8,8 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Callable
+from contextlib import nullcontext
+from typing import Callable, ContextManager, Sequence
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -61,11 +62,38 @@ def dry_run_argv(argv: list[str]) -> tuple[list[str], str | None]:
     return [*argv, f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra/job_logging=stdout"], scratch
 
 
+def argv_value(argv: Sequence[str], key: str) -> str | None:
+    """The last ``key=value`` (also ``+key=``/``++key=``) on the command line, quotes removed."""
+    for arg in reversed(argv):
+        name, sep, value = arg.lstrip("+").partition("=")
+        if sep and name == key:
+            return value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"" else value
+    return None
+
+
+def run_dir_lock(argv: list[str]) -> ContextManager[None]:
+    """The lock on a run dir named on the command line, taken before Hydra writes into it.
+
+    Sweeps, dry runs and run dirs Hydra has yet to resolve are locked by the run itself instead.
+    """
+    from vgen.run_lock import hold_run_dir
+
+    run_dir = argv_value(argv, "hydra.run.dir")
+    if not run_dir or "${" in run_dir or "-m" in argv or "--multirun" in argv:
+        return nullcontext()
+    return hold_run_dir(run_dir)
+
+
 def launch(hydra_entry: Callable[[], None]) -> None:
-    """Call a ``@hydra.main`` function with dry-run handling; a sweep exits with its worst point's code."""
+    """Call a ``@hydra.main`` function with dry-run handling and the run dir locked; a sweep exits with
+    its worst point's code."""
     sys.argv[1:], scratch = dry_run_argv(sys.argv[1:])
     try:
-        hydra_entry()
+        with nullcontext() if scratch else run_dir_lock(sys.argv[1:]):
+            hydra_entry()
+    except VgenError as exc:  # the run dir is busy or cannot be created: Hydra has not started
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)

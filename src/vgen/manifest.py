@@ -5,9 +5,12 @@ Schema: docs/MANIFEST.md, kept in sync with docs/manifest.schema.json (tests val
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
+import logging
 import os
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
@@ -18,6 +21,7 @@ from vgen.hashing import payload_hash
 
 MANIFEST_RELATIVE_PATH = Path("manifests") / "run_history.jsonl"
 SAVE_METHODS = ("save_video", "save_image", "save_audio", "save_mask_archive")
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +69,11 @@ class ManifestRecorder:
 
 
 class ManifestLog:
-    """Append-only JSONL file; each append is flushed, fsynced and serialised with an exclusive lock."""
+    """Append-only JSONL file: each row is one ``os.write`` of a whole line, fsynced, under an exclusive lock.
+
+    A row always starts on a fresh line: when a killed process (or a full disk) left a torn last line
+    without its newline, the next append ends that line first, so only the torn line is lost.
+    """
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.run_dir = Path(run_dir)
@@ -73,31 +81,63 @@ class ManifestLog:
 
     def append(self, row: Mapping[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                handle.write(line)
-                handle.flush()
-                os.fsync(handle.fileno())
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        line = (json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # repair a torn last line in the same write
+            written = os.write(fd, line)
+            if written != len(line):  # a full disk: the next append repairs the torn line
+                raise OSError(errno.ENOSPC, f"short write to {self.path} ({written} of {len(line)} bytes)")
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # also releases the lock
 
     def rows(self) -> list[dict[str, Any]]:
-        return list(read_rows(self.path))
+        return read_rows(self.path)
 
 
-def read_rows(path: str | os.PathLike) -> Iterable[dict[str, Any]]:
-    """Rows of a manifest; a torn last line (a process killed mid-write) is ignored."""
+@dataclass
+class ManifestContents:
+    """The readable rows of a manifest and the numbers (1-based) of the lines that were not."""
+
+    rows: list[dict[str, Any]]
+    skipped_lines: list[int]
+
+
+def read_manifest(path: str | os.PathLike) -> ManifestContents:
+    """Every whole row of a manifest; a torn line (a process killed mid-write) is skipped and logged.
+
+    Lines are decoded one by one, so a line cut inside a multi-byte character costs only that line.
+    """
     path = Path(path)
+    rows: list[dict[str, Any]] = []
+    skipped: list[int] = []
     if not path.is_file():
-        return
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+        return ManifestContents(rows, skipped)
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                row = None
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                skipped.append(number)
+    if skipped:
+        log.warning("%s: skipped %d torn or unreadable line(s) (line %s)", path, len(skipped),
+                    ", ".join(map(str, skipped)))
+    return ManifestContents(rows, skipped)
+
+
+def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The readable rows of a manifest (see :func:`read_manifest` for the skipped-line count)."""
+    return read_manifest(path).rows
 
 
 def latest_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -121,6 +161,7 @@ def build_row(
     timings: Mapping[str, float],
     artifacts: Iterable[Any] = (),
     error: BaseException | None = None,
+    output_key: str | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run_id": run_id,
@@ -135,6 +176,8 @@ def build_row(
         "timings": {name: round(float(value), 4) for name, value in timings.items()},
         "versions": package_versions(),
     }
+    if output_key is not None:
+        row["output_key"] = output_key
     if error is not None:
         row["error"] = {"type": type(error).__name__, "message": str(error)}
     return row

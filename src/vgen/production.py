@@ -23,6 +23,7 @@ from vgen.devices import validate_runtime
 from vgen.errors import ConfigError
 from vgen.jobs import JobSpec, expand_jobs
 from vgen.manifest import ManifestLog, ManifestRecorder, build_row
+from vgen.output_key import output_key, output_recipe
 from vgen.pipeline_cache import PipelineKey
 from vgen.resident import RESIDENT, ResidentModels
 from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, check_job_shape, draw_seed
@@ -98,6 +99,24 @@ class ProductionManager:
         except ConfigError as error:
             raise ConfigError(f"job {job.index} ({job.job_id}): {error}") from None
 
+    @cached_property
+    def compute_dtype(self) -> str:
+        """``runtime.dtype`` with ``auto`` resolved; imports torch, so only real runs ask (never a dry run)."""
+        from vgen.devices import resolve_placement
+
+        return resolve_placement(self.cfg.runtime).dtype
+
+    def job_output_recipe(self, job: JobSpec) -> dict[str, Any]:
+        """What besides the job spec decides this job's output (see ``vgen.output_key``)."""
+        return output_recipe(
+            model=OmegaConf.to_container(self.cfg.model, resolve=True), dtype=self.compute_dtype,
+            vae_tiling=self.cfg.runtime.vae_tiling, lora_payload=self.resolve_loras(job).payload(),
+            enhancer_cfg=self.cfg.enhancer, output=OmegaConf.to_container(self.cfg.output, resolve=True),
+        )
+
+    def job_output_key(self, job: JobSpec) -> str:
+        return output_key(job.job_id, self.job_output_recipe(job))
+
     def metadata_state(self):
         from vgen.media.metadata_state import MetadataState
 
@@ -150,6 +169,7 @@ class ProductionManager:
     ) -> GenerationResult:
         """Enhance the prompt, activate the job's LoRAs and run the pipeline (no file I/O here)."""
         check_job_shape(job.settings, self.cfg.model)
+        recipe = self.job_output_recipe(job)  # before the LoRA files are read for activation
         started = time.perf_counter()
         enhancement = self.enhancer.enhance(self.cfg.enhancer, job.prompt, task=self.cfg.model.task,
                                             image=job.settings.get("image"))
@@ -175,17 +195,20 @@ class ProductionManager:
         runtime = GenerationRuntime(pipe, self.cfg.model, job, step_hooks=hooks)
         result = runtime.run(prompt=prompt, seed=draw_seed(job.settings["seed"]), adapter_payloads=adapter_payloads)
         result.enhanced_prompt = enhanced_prompt
+        result.output_recipe = recipe
         result.timings = {"load_s": load_s, "enhance_s": enhance_s, **result.timings}
         return result
 
     # -- records --------------------------------------------------------------------------------
-    def inputs(self, job: JobSpec, *, seed: int | None = None, enhanced_prompt: str | None = None) -> dict[str, Any]:
-        """The manifest ``inputs``: the resolved job (with the seed actually used), model and overrides."""
+    def inputs(self, job: JobSpec, *, seed: int | None = None, enhanced_prompt: str | None = None,
+               output_recipe: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The manifest ``inputs``: the resolved job (with the seed actually used), model, overrides and,
+        for a job that generated, its output recipe."""
         settings = dict(job.settings)
         if seed is not None:
             settings["requested_seed"], settings["seed"] = settings["seed"], seed
         model = self.cfg.model
-        return {
+        inputs = {
             "job": settings,
             "prompt": job.prompt,
             "enhanced_prompt": enhanced_prompt,
@@ -194,6 +217,9 @@ class ProductionManager:
                       "pipeline_class": model.pipeline_class, "snapshot": self.model_snapshot},
             "overrides": self.overrides,
         }
+        if output_recipe is not None:
+            inputs["output_recipe"] = output_recipe
+        return inputs
 
     @cached_property
     def resolved_config(self) -> dict[str, Any]:
@@ -216,7 +242,8 @@ class ProductionManager:
         """Write the job's artifacts through ``media``, then its manifest row (error row on a write failure)."""
         recorder = ManifestRecorder(media)
         started = time.perf_counter()
-        inputs = self.inputs(result.job, seed=result.seed, enhanced_prompt=result.enhanced_prompt)
+        inputs = self.inputs(result.job, seed=result.seed, enhanced_prompt=result.enhanced_prompt,
+                             output_recipe=result.output_recipe)
         error: BaseException | None = None
         try:
             path, metadata = self.output_path(result.job), self.artifact_metadata(result, inputs)
@@ -233,6 +260,7 @@ class ProductionManager:
             status="success" if error is None else "error", metadata_mode=self.cfg.metadata.mode,
             run_dir=self.run_dir, inputs=inputs,
             adapter_payloads=result.adapter_payloads, timings=timings, artifacts=recorder.artifacts, error=error,
+            output_key=output_key(result.job.job_id, result.output_recipe) if result.output_recipe else None,
         )
         self.manifest.append(row)
         return row

@@ -23,6 +23,7 @@ class GenerationResult:
     enhanced_prompt: str | None
     adapter_payloads: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    output_recipe: dict[str, Any] | None = None  # see vgen.output_key; set by ProductionManager.run_generation
 
 
 def check_job_shape(settings: Mapping[str, Any], model_cfg) -> None:
