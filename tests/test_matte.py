@@ -439,12 +439,9 @@ def one_torch_thread():
 def test_sam2_vitmatte_runs_end_to_end_with_tiny_models(media, tmp_path, one_torch_thread):
     from vgen.matte.backends import build_backend
     from vgen.matte.request import load_inputs
-    from vgen.matte.tiny_models import build_tiny_sam2_vitmatte
-
-    models = build_tiny_sam2_vitmatte(tmp_path / "tiny")
     request = _request(media, start_frame=3, end_frame=9, device="cpu")
     inputs = load_inputs(request)
-    backend = build_backend("sam2_vitmatte", sam2_model=str(models.sam2), vitmatte_model=str(models.vitmatte))
+    backend = build_backend("sam2_vitmatte", sam2_model="builtin:tiny_sam2", vitmatte_model="builtin:tiny_vitmatte")
     calls = []
     alpha = backend.run(inputs, request, progress=lambda done, total: calls.append((done, total)))
 

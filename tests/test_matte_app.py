@@ -281,21 +281,21 @@ def test_cli_json_metadata_row_lists_every_role_with_sidecars(media, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_sam2_vitmatte_with_tiny_models(media, tmp_path):
-    from vgen.matte.tiny_models import build_tiny_sam2_vitmatte
-
-    models = build_tiny_sam2_vitmatte(tmp_path / "tiny")
+def test_cli_default_backend_is_tiny_and_runs_offline(media, tmp_path, vgen_cache_dir):
+    """No checkpoint, no network: the default backend builds its tiny models into the vgen cache."""
     run_dir = tmp_path / "run"
     result = run_vgen(
-        f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.end_frame=4", "device=cpu",
-        f"matte.backend.sam2_model={models.sam2}",
-        f"matte.backend.vitmatte_model={models.vitmatte}", *FAST_H264, f"hydra.run.dir={run_dir}",
-        module="vgen.matte", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"},
+        f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.end_frame=4", "device=cpu", *FAST_H264,
+        f"hydra.run.dir={run_dir}", module="vgen.matte", cwd=tmp_path,
+        env={"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty_hf")},
     )
     assert result.returncode == 0, result.stderr
+    assert "built-in tiny random-init models: the matte is meaningless" in result.stderr
     row = check_row(run_dir)
     assert row["inputs"]["backend"]["name"] == "sam2_vitmatte"
-    assert row["inputs"]["backend"]["sam2_model"] == str(models.sam2)
+    assert (row["inputs"]["backend"]["sam2_model"], row["inputs"]["backend"]["vitmatte_model"]) == (
+        "builtin:tiny_sam2", "builtin:tiny_vitmatte")
+    assert (vgen_cache_dir / "models" / "tiny_matte-v1" / "sam2" / "config.json").is_file()
     (alpha,) = artifacts_by_role(row)["mask_alpha"]
     assert alpha["frames"] == 4 and (alpha["width"], alpha["height"]) == (WIDTH, HEIGHT)
 
@@ -305,7 +305,7 @@ def test_cli_dry_run_prints_the_plan_imports_no_torch_and_writes_nothing(media, 
     import sys
 
     argv = ["vgen.matte", f"input.video={media['clip']}", f"input.mask={media['mask']}", "output.save_masks=true",
-            "dry_run=true"]  # the default backend (sam2_vitmatte) with no checkpoint: a dry run loads nothing
+            "dry_run=true"]  # the default backend (tiny, not yet built): a dry run loads and builds nothing
     code = (
         "import sys, runpy\n"
         f"sys.argv = {argv!r}\n"
@@ -350,10 +350,15 @@ def _bad_inputs(media: dict, tmp_path: Path) -> dict[str, tuple[list[str], str]]
         "mask_size_mismatch": ([f"input.video={media['clip']}", f"input.mask={small}"],
                                r"mask: .*small\.png is 48x32 but .*clip\.mkv frames are 96x64"),
         "missing_checkpoint": ([f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.end_frame=2",
-                                "device=cpu", "matte.backend.sam2_model=no-such-org/sam2-missing",
+                                "device=cpu", "matte/backend=sam2_vitmatte",
+                                "matte.backend.sam2_model=no-such-org/sam2-missing",
                                 f"matte.backend.cache_dir={tmp_path / 'hf'}"],
                                r"matte\.backend\.sam2_model: checkpoint 'no-such-org/sam2-missing' not found locally"
-                               r".*set matte\.backend\.sam2_model=<local dir>"),
+                               r".*set matte\.backend\.sam2_model=<local dir>; matte/backend=tiny runs offline"),
+        "unknown_builtin": ([f"input.video={media['clip']}", f"input.mask={media['mask']}",
+                             "matte.backend.vitmatte_model=builtin:huge"],
+                            r"matte\.backend\.vitmatte_model: unknown built-in model 'builtin:huge' "
+                            r"\(known: builtin:tiny_sam2, builtin:tiny_vitmatte\)"),
         # The matte keeps the source's timing (24 fps): a retimed video would not match its audio.
         "output_fps_retimes": (inputs_for(media, "output.fps=10"),
                                r"output\.fps=10 differs from the source's 24 fps; the matte keeps the source's"),
@@ -391,7 +396,7 @@ def run_bad_input(media: dict, tmp_path: Path, case: str) -> str:
 
 @pytest.mark.parametrize("case", ["not_a_video", "empty_mask", "range_out_of_bounds", "mask_size_mismatch",
                                   "output_fps_retimes", "colour_mask_image", "colour_mask_video", "bad_mask_channel",
-                                  "bad_alpha_output"])
+                                  "bad_alpha_output", "unknown_builtin"])
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(media, tmp_path, case):
     run_bad_input(media, tmp_path, case)
 

@@ -7,6 +7,7 @@ ViTMatte turns a trimap around each tracked mask into a soft alpha.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Protocol
@@ -18,8 +19,10 @@ from vgen.devices import resolve_placement
 from vgen.errors import CheckpointNotFoundError, ConfigError
 from vgen.matte.guided import refine_alpha
 from vgen.matte.request import MatteInputs, MatteRequest
+from vgen.matte.tiny_models import BUILTIN_PREFIX, check_builtin, resolve_builtin
 from vgen.matte.trimap import TRIMAP_BACKGROUND, TRIMAP_FOREGROUND, make_trimap
 
+log = logging.getLogger("vgen.matte")
 ProgressFn = Callable[[int, int], None]
 """Called as ``progress(frames_done, frames_total)`` after every frame."""
 
@@ -74,6 +77,10 @@ class Sam2VitMatteBackend:
     name: str = field(default="sam2_vitmatte", init=False)
     _models: Optional[tuple] = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        for name in ("sam2_model", "vitmatte_model"):  # checked before any model loads
+            check_builtin(getattr(self, name), f"{CONFIG_NODE}.{name}")
+
     def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> np.ndarray:
         import torch
 
@@ -96,6 +103,9 @@ class Sam2VitMatteBackend:
 
         The Pillow ViTMatte processor is used because the default one needs torchvision."""
         if self._models is None:
+            if any(source.startswith(BUILTIN_PREFIX) for source in (self.sam2_model, self.vitmatte_model)):
+                log.warning("matte.backend: built-in tiny random-init models: the matte is meaningless (a smoke "
+                            "run); real mattes: matte/backend=sam2_vitmatte with checkpoints")
             from transformers import Sam2VideoModel, VitMatteForImageMatting, VitMatteImageProcessorPil
 
             sam2 = load_pretrained(Sam2VideoModel, self.sam2_model, f"{CONFIG_NODE}.sam2_model", self.cache_dir)
@@ -177,7 +187,10 @@ def build_backend(name: str, **options: Any) -> MatteBackend:
 
 
 def load_pretrained(model_class, source: str, field_name: str, cache_dir: Optional[str] = None):
-    """``model_class.from_pretrained`` from a local directory or the Hugging Face cache only."""
+    """``model_class.from_pretrained`` from a built-in tiny model, a local directory or the Hugging
+    Face cache only."""
+    if source.startswith(BUILTIN_PREFIX):
+        return model_class.from_pretrained(resolve_builtin(source, field_name))
     if Path(source).is_dir():
         return model_class.from_pretrained(source)
     try:
@@ -188,7 +201,8 @@ def load_pretrained(model_class, source: str, field_name: str, cache_dir: Option
         raise CheckpointNotFoundError(
             f"{field_name}: checkpoint {source!r} not found locally (not a directory; not in the Hugging Face "
             f"cache {cache_dir or HF_HUB_CACHE}). vgen never downloads at run time: fetch it with "
-            f"`huggingface-cli download {source}` (or `hf download {source}`), or set {field_name}=<local dir>"
+            f"`huggingface-cli download {source}` (or `hf download {source}`), or set {field_name}=<local dir>; "
+            "matte/backend=tiny runs offline with built-in random-init models (meaningless output, for smoke tests)"
         ) from error
 
 
