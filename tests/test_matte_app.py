@@ -300,6 +300,36 @@ def test_cli_default_backend_is_tiny_and_runs_offline(media, tmp_path, vgen_cach
     assert alpha["frames"] == 4 and (alpha["width"], alpha["height"]) == (WIDTH, HEIGHT)
 
 
+@pytest.mark.slow
+def test_cli_prompts_save_the_prompt_mask_which_is_reusable_as_input_mask(media, tmp_path):
+    """Two objects prompted on frame 6 (tiny models: the mask is noise, the path and shapes are real);
+    the saved mask of frame 6 is a lossless black/white PNG that a second run takes as input.mask."""
+    run_dir = tmp_path / "run"
+    prompts = ["input.objects=[{points:[[20,20,1],[60,40,0]]},{box:[50,10,90,50]}]", "input.prompt_frame=6"]
+    common = [f"input.video={media['clip']}", "input.start_frame=2", "input.end_frame=10", "device=cpu", *FAST_H264]
+    env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = run_vgen(*common, *prompts, f"hydra.run.dir={run_dir}", module="vgen.matte", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    row = check_row(run_dir)
+    assert row["inputs"]["request"]["objects"] == [{"points": [[20, 20, 1], [60, 40, 0]]}, {"box": [50, 10, 90, 50]}]
+    assert row["inputs"]["request"]["prompt_frame"] == 6 and row["inputs"]["request"]["mask"] is None
+    roles = artifacts_by_role(row)
+    (mask,) = roles["prompt_mask"]
+    assert mask["path"] == "mask_outputs/clip_prompt_mask.png" and (mask["width"], mask["height"]) == (WIDTH, HEIGHT)
+    assert read_metadata(run_dir / mask["path"])["prompt_frame"] == 6
+    pixels = np.asarray(Image.open(run_dir / mask["path"]))
+    assert set(np.unique(pixels)) <= {0, 255}
+    assert roles["mask_alpha"][0]["frames"] == 8  # frames 2..9, tracked forward and backward from 6
+
+    if not pixels.any():  # random weights may mark nothing; the reuse needs a non-empty mask
+        Image.fromarray(np.full_like(pixels, 255)).save(run_dir / mask["path"])
+    rerun = tmp_path / "rerun"
+    result = run_vgen(*common, f"input.mask={run_dir / mask['path']}", "input.prompt_frame=6",
+                      f"hydra.run.dir={rerun}", module="vgen.matte", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "prompt_mask" not in artifacts_by_role(check_row(rerun))  # a given mask is not saved again
+
+
 def test_cli_dry_run_prints_the_plan_imports_no_torch_and_writes_nothing(media, tmp_path):
     import subprocess
     import sys
@@ -355,6 +385,12 @@ def _bad_inputs(media: dict, tmp_path: Path) -> dict[str, tuple[list[str], str]]
                                 f"matte.backend.cache_dir={tmp_path / 'hf'}"],
                                r"matte\.backend\.sam2_model: checkpoint 'no-such-org/sam2-missing' not found locally"
                                r".*set matte\.backend\.sam2_model=<local dir>; matte/backend=tiny runs offline"),
+        "point_outside_frame": ([f"input.video={media['clip']}", "input.points=[[20,20,1],[200,5,0]]"],
+                                r"input\.points\[1\]: \(200, 5\) is outside the 96x64 frame"),
+        "mask_and_prompts": ([f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.box=[0,0,40,40]"],
+                             r"input\.mask: give a mask file or prompts .*not both"),
+        "prompts_with_guided": ([f"input.video={media['clip']}", "input.box=[0,0,40,40]", "matte/backend=guided"],
+                                r"backend 'guided' refines a per-frame mask video"),
         "unknown_builtin": ([f"input.video={media['clip']}", f"input.mask={media['mask']}",
                              "matte.backend.vitmatte_model=builtin:huge"],
                             r"matte\.backend\.vitmatte_model: unknown built-in model 'builtin:huge' "
@@ -396,7 +432,8 @@ def run_bad_input(media: dict, tmp_path: Path, case: str) -> str:
 
 @pytest.mark.parametrize("case", ["not_a_video", "empty_mask", "range_out_of_bounds", "mask_size_mismatch",
                                   "output_fps_retimes", "colour_mask_image", "colour_mask_video", "bad_mask_channel",
-                                  "bad_alpha_output", "unknown_builtin"])
+                                  "bad_alpha_output", "unknown_builtin", "point_outside_frame", "mask_and_prompts",
+                                  "prompts_with_guided"])
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(media, tmp_path, case):
     run_bad_input(media, tmp_path, case)
 

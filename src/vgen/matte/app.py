@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import hydra
+import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,7 +36,8 @@ from vgen.media.formats import AUDIO_FORMATS, CONTAINERS, IMAGE_FORMATS
 
 log = logging.getLogger("vgen.matte")
 MASK_SUBDIR = "mask_outputs"
-REQUEST_INPUT_FIELDS = ("video", "mask", "start_frame", "end_frame", "mask_channel")
+REQUEST_INPUT_FIELDS = ("video", "mask", "start_frame", "end_frame", "mask_channel", "points", "box", "objects",
+                        "prompt_frame")
 REQUEST_OPTION_FIELDS = ("target_size", "target", "mask_type", "erode_kernel", "dilate_kernel", "resize_mask", "device")
 # alpha_output=lossless: one 8-bit grey plane in FFV1 (a still: PNG), decoded bit for bit as computed.
 LOSSLESS_ALPHA = {
@@ -52,12 +54,14 @@ register_all()
 
 def request_from_config(cfg: DictConfig) -> MatteRequest:
     """The :class:`MatteRequest` of ``cfg`` (input paths made absolute: the manifest must name the file)."""
-    for name in ("video", "mask"):
-        if OmegaConf.is_missing(cfg.input, name):
-            raise ConfigError(f"input.{name}: required (python -m vgen.matte input.video=CLIP input.mask=MASK)")
-    fields = {name: cfg.input[name] for name in REQUEST_INPUT_FIELDS}
+    if OmegaConf.is_missing(cfg.input, "video"):
+        raise ConfigError("input.video: required (python -m vgen.matte input.video=CLIP input.mask=MASK)")
+    inputs = OmegaConf.to_container(cfg.input, resolve=True)
+    fields = {name: inputs[name] for name in REQUEST_INPUT_FIELDS}
     fields.update({name: cfg[name] for name in REQUEST_OPTION_FIELDS})
-    fields["video"], fields["mask"] = str(Path(fields["video"]).absolute()), str(Path(fields["mask"]).absolute())
+    fields["video"] = str(Path(fields["video"]).absolute())
+    if fields["mask"] is not None:
+        fields["mask"] = str(Path(fields["mask"]).absolute())
     return MatteRequest(**fields)
 
 
@@ -105,6 +109,11 @@ def output_paths(run_dir: Path, request: MatteRequest) -> dict[str, Path]:
         "mask_alpha": folder / f"{stem}_alpha",
         "rgba_archive": folder / f"{stem}_rgba",
     }
+
+
+def prompt_mask_path(run_dir: Path, request: MatteRequest) -> Path:
+    """The mask SAM2 made from the prompts on the prompt frame (a PNG; reusable as ``input.mask``)."""
+    return Path(run_dir) / MASK_SUBDIR / f"{Path(request.video).stem}_prompt_mask"
 
 
 def audio_path(run_dir: Path, request: MatteRequest, stream) -> Path:
@@ -169,12 +178,17 @@ class MatteRun:
         alpha_suffix = IMAGE_FORMATS[alpha_out.image_format][1] if still else CONTAINERS[alpha_out.container].suffix
         first = request.start_frame
         span = "still image" if still else f"frames [{first}, {first + count}) at {inputs.fps:g} fps"
-        mask_kind = "per-frame mask video" if inputs.is_mask_video and not still else "first-frame mask"
+        if inputs.prompts:
+            marks = "; ".join(f"{prompt.field}: points {list(prompt.points)} box {prompt.box}" for prompt in inputs.prompts)
+            subject = f"prompts on frame {request.prompt_start}: {len(inputs.prompts)} object(s), merged ({marks})"
+        else:
+            kind = "per-frame mask video" if inputs.is_mask_video and not still else f"mask of frame {request.prompt_start}"
+            subject = f"mask: {request.mask} ({kind})"
         lines = [
             "vgen matte dry run: nothing will be computed or written.",
             f"job_id: {self.job_id}",
             f"video: {request.video} ({span}, working size {width}x{height})",
-            f"mask: {request.mask} ({mask_kind})",
+            subject,
             f"backend: {canonical_json(self.backend_settings)} on device={request.device}",
             f"options: target={request.target} mask_type={request.mask_type} target_size={request.target_size} "
             f"erode={request.erode_kernel} dilate={request.dilate_kernel}",
@@ -188,6 +202,8 @@ class MatteRun:
         ]
         if out.save_masks:
             lines.append(f"  {paths['rgba_archive']}.zip (rgba_archive)")
+        if inputs.prompts:
+            lines.append(f"  {prompt_mask_path(Path('<run_dir>'), request)}.png (prompt_mask)")
         audio_suffix = AUDIO_FORMATS[out.audio_format][1]
         for stream in inputs.audio_streams:
             lines.append(
@@ -197,7 +213,7 @@ class MatteRun:
         return "\n".join(lines)
 
     def compute(self, inputs):
-        """The alpha (F, H, W) in [0, 1], ``target`` applied."""
+        """The backend's :class:`~vgen.matte.backends.Matte`, ``target`` applied to its alpha."""
         from vgen.matte.composite import apply_target
 
         next_report = 0.0
@@ -208,11 +224,13 @@ class MatteRun:
                 log.info("matting: %d/%d steps", done, total)
                 next_report = done / total + 0.25
 
-        return apply_target(self.backend.run(inputs, self.request, progress=progress), self.request.target)
+        matte = self.backend.run(inputs, self.request, progress=progress)
+        matte.alpha = apply_target(matte.alpha, self.request.target)
+        return matte
 
-    def persist(self, inputs, alpha, media, alpha_media) -> None:
-        """Write every output through ``media`` (a :class:`ManifestRecorder`), the alpha matte through
-        ``alpha_media`` (its recorder for :attr:`alpha_output`)."""
+    def persist(self, inputs, matte, media, alpha_media) -> None:
+        """Write every output through ``media`` (a :class:`ManifestRecorder`), the alpha matte (and
+        the prompt mask, as PNG) through ``alpha_media`` (its recorder for :attr:`alpha_output`)."""
         from vgen.matte.audio import decode_audio_stream
         from vgen.matte.composite import alpha_frames, foreground_frames, rgba_frames
 
@@ -231,6 +249,7 @@ class MatteRun:
         ]  # fmt: skip
         metadata = self.metadata(inputs, track_records)
         paths = output_paths(self.run_dir, self.request)
+        alpha = matte.alpha
         foreground = foreground_frames(inputs.frames, alpha, self.request.mask_type)
 
         if inputs.fps is None:  # a still image
@@ -247,6 +266,12 @@ class MatteRun:
                                    role="mask_alpha")
         media.save_mask_archive(rgba_frames(inputs.frames, alpha), paths["rgba_archive"], metadata=metadata,
                                 role="rgba_archive")
+        if matte.prompt_mask is not None:
+            alpha_media.save_image(
+                alpha_frames(matte.prompt_mask[None].astype(np.float32))[0], prompt_mask_path(self.run_dir, self.request),
+                metadata={**metadata, "prompt_frame": self.request.prompt_start}, role="prompt_mask",
+                overrides={"image_format": "png"},
+            )
         for (stream, samples), record in zip(tracks, track_records):
             artifact = media.save_audio(
                 samples, audio_path(self.run_dir, self.request, stream), sample_rate=stream.sample_rate,
@@ -303,7 +328,7 @@ def run(cfg: DictConfig) -> int:
     alpha_recorder.artifacts = recorder.artifacts  # one list: the row lists the artifacts in write order
     try:
         started = time.perf_counter()
-        alpha = matte.compute(inputs)
+        result = matte.compute(inputs)
         timings["matte_s"] = time.perf_counter() - started
     except Exception as error:
         if _is_bad_input(error):  # e.g. an empty first mask for SAM2, a missing checkpoint: nothing written
@@ -313,7 +338,7 @@ def run(cfg: DictConfig) -> int:
         started = time.perf_counter()
         matte.run_dir.mkdir(parents=True, exist_ok=True)
         (matte.run_dir / RESOLVED_CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-        matte.persist(inputs, alpha, recorder, alpha_recorder)
+        matte.persist(inputs, result, recorder, alpha_recorder)
         timings["persist_s"] = time.perf_counter() - started
     except Exception as error:  # partly written: the row says error (and lists no artifact)
         return matte.fail(recorder.artifacts, timings, error)

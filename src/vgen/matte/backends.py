@@ -1,8 +1,9 @@
-"""Matting backends: ``backend.run(inputs, request, progress=None) -> alpha (F, H, W) float32``.
+"""Matting backends: ``backend.run(inputs, request, progress=None) -> Matte`` (alpha (F, H, W) float32).
 
 ``guided``: no weights; refines a per-frame mask video into a soft alpha with the guided filter.
-``sam2_vitmatte``: SAM2 video tracking propagates the first-frame mask through the clip, then
-ViTMatte turns a trimap around each tracked mask into a soft alpha.
+``sam2_vitmatte``: SAM2 video tracking propagates the prompt frame's mask (given, or made by SAM2
+from click/box prompts) forward and backward through the clip, then ViTMatte turns a trimap around
+each tracked mask into a soft alpha. Several prompted objects are tracked separately and merged.
 """
 
 from __future__ import annotations
@@ -31,10 +32,19 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+@dataclass
+class Matte:
+    """A backend's result: the alpha (F, H, W) float32 in [0, 1], and the binary (H, W) mask SAM2
+    made from prompts on the prompt frame (None when a mask file marked the subject)."""
+
+    alpha: np.ndarray
+    prompt_mask: Optional[np.ndarray] = None
+
+
 class MatteBackend(Protocol):
     name: str
 
-    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> np.ndarray: ...
+    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> Matte: ...
 
 
 @dataclass
@@ -45,7 +55,12 @@ class GuidedBackend:
     eps: float = 1e-3
     name: str = field(default="guided", init=False)
 
-    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> np.ndarray:
+    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> Matte:
+        if inputs.prompts:
+            raise ConfigError(
+                "input.points/input.box/input.objects: backend 'guided' refines a per-frame mask video (input.mask); "
+                "prompts need backend sam2_vitmatte (or tiny)"
+            )
         if not inputs.is_mask_video:
             raise ConfigError(
                 f"mask: backend 'guided' refines a per-frame mask video, but {request.mask} is a single "
@@ -57,12 +72,12 @@ class GuidedBackend:
         for index in range(total):
             alpha[index] = refine_alpha(inputs.frames[index], inputs.masks[index], self.radius, self.eps)
             _report(progress, index + 1, total)
-        return alpha
+        return Matte(alpha)
 
 
 @dataclass
 class Sam2VitMatteBackend:
-    """SAM2 video propagation of the first mask + ViTMatte edge refinement.
+    """SAM2 video propagation of the prompt frame's mask or prompts + ViTMatte edge refinement.
 
     ``sam2_model``/``vitmatte_model`` are local directories or Hugging Face ids already in the
     cache (nothing is downloaded). ``trimap_erode``/``trimap_dilate`` size the unknown band that
@@ -81,11 +96,13 @@ class Sam2VitMatteBackend:
         for name in ("sam2_model", "vitmatte_model"):  # checked before any model loads
             check_builtin(getattr(self, name), f"{CONFIG_NODE}.{name}")
 
-    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> np.ndarray:
+    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> Matte:
         import torch
 
-        if not np.any(inputs.first_mask > 0.5):
-            raise ConfigError(f"mask: the first frame of {request.mask} is empty; SAM2 needs the subject marked there")
+        if not inputs.prompts and not np.any(inputs.prompt_mask > 0.5):
+            raise ConfigError(
+                f"mask: frame {request.prompt_start} of {request.mask} is empty; SAM2 needs the subject marked there"
+            )
         device = _resolve_device(request.device)
         sam2, vitmatte, vitmatte_processor = self._load()
         sam2, vitmatte = sam2.to(device), vitmatte.to(device)
@@ -96,7 +113,7 @@ class Sam2VitMatteBackend:
             for index, (frame, mask) in enumerate(zip(inputs.frames, tracked)):
                 alpha[index] = self._refine(vitmatte, vitmatte_processor, frame, mask, device)
                 _report(progress, inputs.frames.shape[0] + index + 1, total)
-        return alpha
+        return Matte(alpha, tracked[inputs.prompt_index] if inputs.prompts else None)
 
     def _load(self) -> tuple:
         """Load both models and the ViTMatte processor once per backend instance.
@@ -119,7 +136,8 @@ class Sam2VitMatteBackend:
         return self._models
 
     def _track(self, sam2, inputs: MatteInputs, device: str, progress: Optional[ProgressFn]) -> np.ndarray:
-        """Binary (F, H, W) masks: the first mask fed to SAM2 as a prompt, then streamed frames.
+        """Binary (F, H, W) masks, the union of the tracked objects: the prompts (or the mask) go to
+        SAM2 on the prompt frame, then the frames stream forward from it, then backward before it.
 
         The frames are preprocessed here (resize to the model's square input, ImageNet
         normalisation, as ``Sam2VideoVideoProcessor`` does) because the transformers processor
@@ -135,24 +153,25 @@ class Sam2VitMatteBackend:
             video_height=height, video_width=width, inference_device=device, inference_state_device=device,
             video_storage_device="cpu", dtype=torch.float32,
         )  # fmt: skip
-        prompt = torch.from_numpy(inputs.first_mask > 0.5).float()[None, None].to(device)
-        prompt = F.interpolate(prompt, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        session.add_mask_inputs(session.obj_id_to_idx(1), 0, (prompt >= 0.5).float())
-        session.obj_with_new_inputs = [1]
+        _add_prompts(session, inputs, size, device)
 
         mean = torch.tensor(IMAGENET_MEAN, device=device).view(3, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=device).view(3, 1, 1)
+        start = inputs.prompt_index
+        order = [(index, False) for index in range(start, frame_count)] + [
+            (index, True) for index in range(start - 1, -1, -1)
+        ]
         tracked = np.empty((frame_count, height, width), dtype=bool)
         with torch.inference_mode():
-            for index, frame in enumerate(inputs.frames):
-                pixels = torch.from_numpy(frame).to(device).permute(2, 0, 1)[None].float() / 255.0
+            for step, (index, reverse) in enumerate(order):
+                pixels = torch.from_numpy(inputs.frames[index]).to(device).permute(2, 0, 1)[None].float() / 255.0
                 pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-                output = sam2(inference_session=session, frame=((pixels[0] - mean) / std))
-                logits = F.interpolate(
-                    output.pred_masks[:1].float(), size=(height, width), mode="bilinear", align_corners=False
-                )
-                tracked[index] = (logits[0, 0] > 0).cpu().numpy()
-                _report(progress, index + 1, 2 * frame_count)
+                output = sam2(inference_session=session, frame=(pixels[0] - mean) / std, frame_idx=index,
+                              reverse=reverse)
+                logits = F.interpolate(output.pred_masks.float(), size=(height, width), mode="bilinear",
+                                       align_corners=False)  # (objects, 1, H, W)
+                tracked[index] = (logits[:, 0] > 0).any(dim=0).cpu().numpy()
+                _report(progress, step + 1, 2 * frame_count)
         return tracked
 
     def _refine(self, vitmatte, processor, frame: np.ndarray, mask: np.ndarray, device: str) -> np.ndarray:
@@ -204,6 +223,31 @@ def load_pretrained(model_class, source: str, field_name: str, cache_dir: Option
             f"`huggingface-cli download {source}` (or `hf download {source}`), or set {field_name}=<local dir>; "
             "matte/backend=tiny runs offline with built-in random-init models (meaningless output, for smoke tests)"
         ) from error
+
+
+def _add_prompts(session, inputs: MatteInputs, size: int, device: str) -> None:
+    """Put the prompt frame's inputs into a SAM2 ``session``: each prompted object's clicks and box
+    (object ids 1, 2, ...), or the given mask as object 1."""
+    import torch
+    import torch.nn.functional as F
+
+    from vgen.matte.prompts import sam2_point_inputs
+
+    frame = inputs.prompt_index
+    if not inputs.prompts:
+        mask = torch.from_numpy(inputs.prompt_mask > 0.5).float()[None, None].to(device)
+        mask = F.interpolate(mask, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        session.add_mask_inputs(session.obj_id_to_idx(1), frame, (mask >= 0.5).float())
+        session.obj_with_new_inputs = [1]
+        return
+    frame_hw = inputs.frames.shape[1:3]
+    for object_id, prompt in enumerate(inputs.prompts, start=1):
+        coords, labels = sam2_point_inputs(prompt, frame_hw, size)
+        session.add_point_inputs(
+            session.obj_id_to_idx(object_id), frame,
+            {"point_coords": torch.from_numpy(coords), "point_labels": torch.from_numpy(labels)},
+        )
+    session.obj_with_new_inputs = list(range(1, len(inputs.prompts) + 1))
 
 
 def _resolve_device(device: str) -> str:

@@ -22,14 +22,19 @@ from vgen.matte.request import MatteRequest
 
 @dataclass
 class MatteInputConfig:
-    """The source (a video or an image) and its mask (a first-frame image or a per-frame mask video);
+    """The source (a video or an image) and its mask (an image of the prompt frame or a per-frame
+    mask video) or prompts (``points``, ``box`` or ``objects``, see :mod:`vgen.matte.prompts`);
     ``end_frame`` is exclusive, null = to the end; ``mask_channel`` picks the mask's channel."""
 
     video: str = MISSING
-    mask: str = MISSING
+    mask: Optional[str] = MatteRequest.mask
     start_frame: int = MatteRequest.start_frame
     end_frame: Optional[int] = MatteRequest.end_frame
     mask_channel: Optional[str] = MatteRequest.mask_channel
+    points: Optional[Any] = MatteRequest.points
+    box: Optional[Any] = MatteRequest.box
+    objects: Optional[Any] = MatteRequest.objects
+    prompt_frame: Optional[int] = MatteRequest.prompt_frame
 
 
 @dataclass
