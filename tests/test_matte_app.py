@@ -219,6 +219,23 @@ def test_job_id_is_the_hash_of_the_request_and_backend(media, tmp_path):
     assert matte_job_id(request, guided) != matte_job_id(MatteRequest(video="/a.mp4", mask="/m.png", end_frame=3), guided)
 
 
+def test_temporal_filter_is_on_by_default_and_steadies_still_regions(media, tmp_path):
+    """The same guided run with the filter (default) and without (temporal_strength=0): the decoded
+    alpha changes less between frames where the truth stays the same, and the row records it."""
+    from vgen.matte.evaluation import flicker
+
+    alphas = {}
+    for name, extra in (("default", []), ("off", ["temporal_strength=0"])):
+        run_dir = tmp_path / name
+        assert run_in_process(run_dir, *inputs_for(media, "input.end_frame=12", *FAST_H264, *extra)) == 0
+        row = check_row(run_dir)
+        alphas[name] = decode_video(run_dir / artifacts_by_role(row)["mask_alpha"][0]["path"])[..., 0] / 255.0
+        alphas[name + "_request"] = row["inputs"]["request"]
+    assert alphas["default_request"]["temporal_strength"] == 0.7 and alphas["off_request"]["temporal_strength"] == 0
+    truth = media["truth"][:12]
+    assert flicker(alphas["default"], truth) < 0.8 * flicker(alphas["off"], truth)
+
+
 # --- media layer pieces this app relies on --------------------------------------------------------
 
 
@@ -260,7 +277,8 @@ def test_cli_json_metadata_row_lists_every_role_with_sidecars(media, tmp_path):
     row = check_row(run_dir)
     roles = artifacts_by_role(row)
     assert sorted(roles) == ["audio", "mask_alpha", "mask_foreground", "rgba_archive"]
-    assert row["metadata_mode"] == "json" and row["inputs"]["backend"] == {"name": "guided", "radius": 4, "eps": 0.001}
+    assert row["metadata_mode"] == "json" and row["inputs"]["backend"] == {
+        "name": "guided", "radius": 4, "eps": 0.001, "trimap_erode": 6, "trimap_dilate": 6}
     assert row["inputs"]["request"]["video"] == str(media["clip"]) and row["inputs"]["request"]["end_frame"] == 8
     assert set(row["timings"]) == {"decode_s", "matte_s", "persist_s"}
     for role in ("mask_foreground", "mask_alpha", "audio"):
@@ -391,6 +409,8 @@ def _bad_inputs(media: dict, tmp_path: Path) -> dict[str, tuple[list[str], str]]
                              r"input\.mask: give a mask file or prompts .*not both"),
         "prompts_with_guided": ([f"input.video={media['clip']}", "input.box=[0,0,40,40]", "matte/backend=guided"],
                                 r"backend 'guided' refines a per-frame mask video"),
+        "temporal_strength": (inputs_for(media, "temporal_strength=1.5"),
+                              r"temporal_strength: expected a number in \[0, 1\) \(0 = off\), got 1\.5"),
         "unknown_builtin": ([f"input.video={media['clip']}", f"input.mask={media['mask']}",
                              "matte.backend.vitmatte_model=builtin:huge"],
                             r"matte\.backend\.vitmatte_model: unknown built-in model 'builtin:huge' "
@@ -433,7 +453,7 @@ def run_bad_input(media: dict, tmp_path: Path, case: str) -> str:
 @pytest.mark.parametrize("case", ["not_a_video", "empty_mask", "range_out_of_bounds", "mask_size_mismatch",
                                   "output_fps_retimes", "colour_mask_image", "colour_mask_video", "bad_mask_channel",
                                   "bad_alpha_output", "unknown_builtin", "point_outside_frame", "mask_and_prompts",
-                                  "prompts_with_guided"])
+                                  "prompts_with_guided", "temporal_strength"])
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(media, tmp_path, case):
     run_bad_input(media, tmp_path, case)
 

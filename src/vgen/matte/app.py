@@ -38,7 +38,8 @@ log = logging.getLogger("vgen.matte")
 MASK_SUBDIR = "mask_outputs"
 REQUEST_INPUT_FIELDS = ("video", "mask", "start_frame", "end_frame", "mask_channel", "points", "box", "objects",
                         "prompt_frame")
-REQUEST_OPTION_FIELDS = ("target_size", "target", "mask_type", "erode_kernel", "dilate_kernel", "resize_mask", "device")
+REQUEST_OPTION_FIELDS = ("target_size", "target", "mask_type", "erode_kernel", "dilate_kernel", "resize_mask", "device",
+                         "temporal_strength", "temporal_motion_threshold")
 # alpha_output=lossless: one 8-bit grey plane in FFV1 (a still: PNG), decoded bit for bit as computed.
 LOSSLESS_ALPHA = {
     "name": "mkv_ffv1_gray", "container": "mkv", "codec": "ffv1", "pix_fmt": "gray", "crf": None, "quality": None,
@@ -191,7 +192,8 @@ class MatteRun:
             subject,
             f"backend: {canonical_json(self.backend_settings)} on device={request.device}",
             f"options: target={request.target} mask_type={request.mask_type} target_size={request.target_size} "
-            f"erode={request.erode_kernel} dilate={request.dilate_kernel}",
+            f"erode={request.erode_kernel} dilate={request.dilate_kernel} temporal_strength={request.temporal_strength} "
+            f"temporal_motion_threshold={request.temporal_motion_threshold}",
             f"output: {out.name} ({out.container}/{out.codec}); metadata: {self.metadata_state.mode}; "
             f"save_masks: {out.save_masks}; attach_audio: {self.cfg.attach_audio}",
             f"alpha: {alpha_out.name} ({alpha_out.container}/{alpha_out.codec}, {alpha_out.pix_fmt})",
@@ -213,8 +215,10 @@ class MatteRun:
         return "\n".join(lines)
 
     def compute(self, inputs):
-        """The backend's :class:`~vgen.matte.backends.Matte`, ``target`` applied to its alpha."""
+        """The backend's :class:`~vgen.matte.backends.Matte`, its alpha stabilised over time
+        (:mod:`vgen.matte.temporal`), then ``target`` applied."""
         from vgen.matte.composite import apply_target
+        from vgen.matte.temporal import stabilize
 
         next_report = 0.0
 
@@ -225,7 +229,9 @@ class MatteRun:
                 next_report = done / total + 0.25
 
         matte = self.backend.run(inputs, self.request, progress=progress)
-        matte.alpha = apply_target(matte.alpha, self.request.target)
+        request = self.request
+        alpha = stabilize(matte.alpha, inputs.frames, request.temporal_strength, request.temporal_motion_threshold)
+        matte.alpha = apply_target(alpha, request.target)
         return matte
 
     def persist(self, inputs, matte, media, alpha_media) -> None:

@@ -21,7 +21,7 @@ from vgen.errors import CheckpointNotFoundError, ConfigError
 from vgen.matte.guided import refine_alpha
 from vgen.matte.request import MatteInputs, MatteRequest
 from vgen.matte.tiny_models import BUILTIN_PREFIX, check_builtin, resolve_builtin
-from vgen.matte.trimap import TRIMAP_BACKGROUND, TRIMAP_FOREGROUND, make_trimap
+from vgen.matte.trimap import TRIMAP_BACKGROUND, TRIMAP_FOREGROUND, force_sure_regions, make_trimap
 
 log = logging.getLogger("vgen.matte")
 ProgressFn = Callable[[int, int], None]
@@ -49,11 +49,22 @@ class MatteBackend(Protocol):
 
 @dataclass
 class GuidedBackend:
-    """Guided-filter refinement of a per-frame mask video (radius in px, eps on [0, 1] colours)."""
+    """Guided-filter refinement of a per-frame mask video (radius in px, eps on [0, 1] colours);
+    the mask eroded by ``trimap_erode`` px is solid foreground, outside it dilated by
+    ``trimap_dilate`` px solid background (0 = off), as in the ``sam2_vitmatte`` trimap."""
 
     radius: int = 4
     eps: float = 1e-3
+    trimap_erode: int = 6
+    trimap_dilate: int = 6
     name: str = field(default="guided", init=False)
+
+    def __post_init__(self) -> None:
+        if self.radius < 1 or not self.eps > 0:
+            raise ConfigError(f"{CONFIG_NODE}: expected radius >= 1 and eps > 0, got {self.radius} and {self.eps}")
+        for name in ("trimap_erode", "trimap_dilate"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{CONFIG_NODE}.{name}: expected a kernel size >= 0 (0 = off), got {getattr(self, name)}")
 
     def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> Matte:
         if inputs.prompts:
@@ -70,7 +81,8 @@ class GuidedBackend:
         total = inputs.frames.shape[0]
         alpha = np.empty(inputs.masks.shape, dtype=np.float32)
         for index in range(total):
-            alpha[index] = refine_alpha(inputs.frames[index], inputs.masks[index], self.radius, self.eps)
+            refined = refine_alpha(inputs.frames[index], inputs.masks[index], self.radius, self.eps)
+            alpha[index] = force_sure_regions(refined, inputs.masks[index], self.trimap_erode, self.trimap_dilate)
             _report(progress, index + 1, total)
         return Matte(alpha)
 

@@ -17,6 +17,7 @@ from vgen.errors import ConfigError
 from vgen.matte.audio import AudioStreamInfo, probe_audio_streams
 from vgen.matte.prompts import ObjectPrompt, check_in_frame, has_prompts, parse_prompts
 from vgen.matte.reader import MASK_CHANNELS, read_clip
+from vgen.matte.temporal import check_temporal
 from vgen.matte.trimap import adjust_mask
 
 TARGETS = ("foreground", "background")
@@ -50,6 +51,8 @@ class MatteRequest:
     box: Optional[List[Any]] = None
     objects: Optional[List[Any]] = None
     prompt_frame: Optional[int] = None
+    temporal_strength: float = 0.7
+    temporal_motion_threshold: float = 0.05
 
     @property
     def prompt_start(self) -> int:
@@ -108,6 +111,7 @@ def validate_request(request: MatteRequest) -> None:
         )
     if request.target_size is not None:
         resolve_target_size(request.target_size, (2, 2))
+    check_temporal(request.temporal_strength, request.temporal_motion_threshold)
     prompted = has_prompts(request.points, request.box, request.objects)
     if prompted == (request.mask is not None):
         raise ConfigError(

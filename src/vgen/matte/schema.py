@@ -59,6 +59,8 @@ class MatteAppConfig:
     dilate_kernel: int = MatteRequest.dilate_kernel
     resize_mask: bool = MatteRequest.resize_mask
     device: str = MatteRequest.device
+    temporal_strength: float = MatteRequest.temporal_strength
+    temporal_motion_threshold: float = MatteRequest.temporal_motion_threshold
     attach_audio: bool = False
     alpha_output: str = "lossless"
     dry_run: bool = False
