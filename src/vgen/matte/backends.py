@@ -44,6 +44,9 @@ class Matte:
 class MatteBackend(Protocol):
     name: str
 
+    def check(self, inputs: MatteInputs, request: MatteRequest) -> None:
+        """Raise a :class:`ConfigError` when the backend cannot matte these inputs (no model loads)."""
+
     def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> Matte: ...
 
 
@@ -66,7 +69,7 @@ class GuidedBackend:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{CONFIG_NODE}.{name}: expected a kernel size >= 0 (0 = off), got {getattr(self, name)}")
 
-    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> Matte:
+    def check(self, inputs: MatteInputs, request: MatteRequest) -> None:
         if inputs.prompts:
             raise ConfigError(
                 "input.points/input.box/input.objects: backend 'guided' refines a per-frame mask video (input.mask); "
@@ -78,6 +81,9 @@ class GuidedBackend:
                 "image; give a mask video with one mask per frame, or use backend sam2_vitmatte to track "
                 "a first-frame mask"
             )
+
+    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> Matte:
+        self.check(inputs, request)
         total = inputs.frames.shape[0]
         alpha = np.empty(inputs.masks.shape, dtype=np.float32)
         for index in range(total):
@@ -108,13 +114,16 @@ class Sam2VitMatteBackend:
         for name in ("sam2_model", "vitmatte_model"):  # checked before any model loads
             check_builtin(getattr(self, name), f"{CONFIG_NODE}.{name}")
 
-    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> Matte:
-        import torch
-
+    def check(self, inputs: MatteInputs, request: MatteRequest) -> None:
         if not inputs.prompts and not np.any(inputs.prompt_mask > 0.5):
             raise ConfigError(
                 f"mask: frame {request.prompt_start} of {request.mask} is empty; SAM2 needs the subject marked there"
             )
+
+    def run(self, inputs: MatteInputs, request: MatteRequest, progress: Optional[ProgressFn] = None) -> Matte:
+        import torch
+
+        self.check(inputs, request)
         device = _resolve_device(request.device)
         sam2, vitmatte, vitmatte_processor = self._load()
         sam2, vitmatte = sam2.to(device), vitmatte.to(device)
@@ -221,9 +230,16 @@ def load_pretrained(model_class, source: str, field_name: str, cache_dir: Option
     """``model_class.from_pretrained`` from a built-in tiny model, a local directory or the Hugging
     Face cache only."""
     if source.startswith(BUILTIN_PREFIX):
-        return model_class.from_pretrained(resolve_builtin(source, field_name))
-    if Path(source).is_dir():
-        return model_class.from_pretrained(source)
+        loaded = model_class.from_pretrained(resolve_builtin(source, field_name))
+    elif Path(source).is_dir():
+        loaded = model_class.from_pretrained(source)
+    else:
+        loaded = _from_hf_cache(model_class, source, field_name, cache_dir)
+    log.info("loaded %s from %s", model_class.__name__, source)  # once per model and run, however many clips
+    return loaded
+
+
+def _from_hf_cache(model_class, source: str, field_name: str, cache_dir: Optional[str]):
     try:
         return model_class.from_pretrained(source, local_files_only=True, cache_dir=cache_dir)
     except OSError as error:

@@ -22,11 +22,13 @@ from vgen.matte.request import MatteRequest
 
 @dataclass
 class MatteInputConfig:
-    """The source (a video or an image) and its mask (an image of the prompt frame or a per-frame
+    """The source (a video or an image; or several: ``videos``, ``csv``) and its mask (an image of the prompt frame or a per-frame
     mask video) or prompts (``points``, ``box`` or ``objects``, see :mod:`vgen.matte.prompts`);
     ``end_frame`` is exclusive, null = to the end; ``mask_channel`` picks the mask's channel."""
 
-    video: str = MISSING
+    video: Optional[str] = MISSING
+    videos: Optional[Any] = None  # several clips: paths or {video: ..., mask: ..., ...} (see vgen.matte.clips)
+    csv: Optional[str] = None  # several clips from a CSV file with columns video[,mask]
     mask: Optional[str] = MatteRequest.mask
     start_frame: int = MatteRequest.start_frame
     end_frame: Optional[int] = MatteRequest.end_frame
