@@ -60,7 +60,8 @@ def requests_from_config(cfg: DictConfig) -> list[MatteRequest]:
     from vgen.matte.request import validate_request
 
     options = {name: cfg[name] for name in REQUEST_OPTION_FIELDS}
-    requests = [MatteRequest(**clip, **options) for clip in clip_inputs(OmegaConf.to_container(cfg.input, resolve=True))]
+    clips = clip_inputs(OmegaConf.to_container(cfg.input, resolve=True))
+    requests = [MatteRequest(**clip, **options) for clip in clips]
     for request in requests:
         validate_request(request)
     return requests
@@ -196,10 +197,12 @@ class MatteRun:
         first = request.start_frame
         span = "still image" if still else f"frames [{first}, {first + count}) at {inputs.fps:g} fps"
         if inputs.prompts:
-            marks = "; ".join(f"{prompt.field}: points {list(prompt.points)} box {prompt.box}" for prompt in inputs.prompts)
+            marks = "; ".join(f"{item.field}: points {list(item.points)} box {item.box}" for item in inputs.prompts)
             subject = f"prompts on frame {request.prompt_start}: {len(inputs.prompts)} object(s), merged ({marks})"
         else:
-            kind = "per-frame mask video" if inputs.is_mask_video and not still else f"mask of frame {request.prompt_start}"
+            kind = f"mask of frame {request.prompt_start}"
+            if inputs.is_mask_video and not still:
+                kind = "per-frame mask video"
             subject = f"mask: {request.mask} ({kind})"
         lines = [
             f"vgen matte dry run, clip {clip.index + 1}/{len(self.clips)}: nothing will be computed or written.",
@@ -208,7 +211,8 @@ class MatteRun:
             subject,
             f"backend: {canonical_json(self.backend_settings)} on device={request.device}",
             f"options: target={request.target} mask_type={request.mask_type} target_size={request.target_size} "
-            f"erode={request.erode_kernel} dilate={request.dilate_kernel} temporal_strength={request.temporal_strength} "
+            f"erode={request.erode_kernel} dilate={request.dilate_kernel} "
+            f"temporal_strength={request.temporal_strength} "
             f"temporal_motion_threshold={request.temporal_motion_threshold}",
             f"output: {out.name} ({out.container}/{out.codec}); metadata: {self.metadata_state.mode}; "
             f"save_masks: {out.save_masks}; attach_audio: {self.cfg.attach_audio}",
@@ -308,7 +312,8 @@ class MatteRun:
         from vgen.manifest import ManifestLog, build_row
 
         row = build_row(
-            run_id=self.run_id, job_id=clip.job_id, job_index=clip.index, status="success" if error is None else "error",
+            run_id=self.run_id, job_id=clip.job_id, job_index=clip.index,
+            status="success" if error is None else "error",
             metadata_mode=self.metadata_state.mode, run_dir=self.run_dir, inputs=self.inputs_record(clip),
             adapter_payloads={}, timings=timings, artifacts=artifacts, error=error,
         )  # fmt: skip

@@ -66,8 +66,9 @@ class GuidedBackend:
         if self.radius < 1 or not self.eps > 0:
             raise ConfigError(f"{CONFIG_NODE}: expected radius >= 1 and eps > 0, got {self.radius} and {self.eps}")
         for name in ("trimap_erode", "trimap_dilate"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{CONFIG_NODE}.{name}: expected a kernel size >= 0 (0 = off), got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value < 0:
+                raise ConfigError(f"{CONFIG_NODE}.{name}: expected a kernel size >= 0 (0 = off), got {value}")
 
     def check(self, inputs: MatteInputs, request: MatteRequest) -> None:
         if inputs.prompts:

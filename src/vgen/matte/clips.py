@@ -24,7 +24,9 @@ def clip_inputs(inputs: dict[str, Any]) -> list[dict[str, Any]]:
     given = [name for name in SOURCES if inputs.get(name) not in (None, "???")]
     if len(given) != 1:
         found = f" (got {', '.join('input.' + name for name in given)})" if given else ""
-        raise ConfigError(f"input.video: give one of input.video=CLIP, input.videos=[CLIP, ...] or input.csv=FILE{found}")
+        raise ConfigError(
+            f"input.video: give one of input.video=CLIP, input.videos=[CLIP, ...] or input.csv=FILE{found}"
+        )
     shared = {key: inputs.get(key) for key in CLIP_KEYS if key != "video"}
     if given == ["video"]:
         clips = [{"video": inputs["video"]}]
@@ -60,7 +62,9 @@ def clip_stems(videos: list[str]) -> list[str]:
 
 def _from_list(videos: Any) -> list[dict[str, Any]]:
     if not isinstance(videos, list) or not videos:
-        raise ConfigError(f"input.videos: expected a non-empty list of paths or {{video: ..., mask: ...}}, got {videos!r}")
+        raise ConfigError(
+            f"input.videos: expected a non-empty list of paths or {{video: ..., mask: ...}}, got {videos!r}"
+        )
     clips = []
     for index, item in enumerate(videos):
         where = f"input.videos[{index}]"
@@ -87,7 +91,9 @@ def _from_csv(path: Path) -> list[dict[str, Any]]:
         raise ConfigError(f"input.csv: {path} is empty; expected a header row 'video,mask' and one row per clip")
     header = [cell.strip() for cell in numbered[0][1]]
     if "video" not in header or set(header) - set(CSV_COLUMNS) or len(set(header)) != len(header):
-        raise ConfigError(f"input.csv: {path}: the header must name the columns video and optionally mask, got {header}")
+        raise ConfigError(
+            f"input.csv: {path}: the header must name the columns video and optionally mask, got {header}"
+        )
     if len(numbered) == 1:
         raise ConfigError(f"input.csv: {path} has a header but no clip")
     clips = []

@@ -82,7 +82,9 @@ def check_in_frame(prompts: list[ObjectPrompt], frame_hw: tuple[int, int]) -> No
                 )
 
 
-def sam2_point_inputs(prompt: ObjectPrompt, frame_hw: tuple[int, int], model_size: int) -> tuple[np.ndarray, np.ndarray]:
+def sam2_point_inputs(
+    prompt: ObjectPrompt, frame_hw: tuple[int, int], model_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """SAM2's ``point_coords`` (1, 1, N, 2) float32 and ``point_labels`` (1, 1, N) int32 for one
     object, in the model's square input: the box first as two corners labelled 2 and 3, then the
     clicks (what ``Sam2VideoProcessor.add_inputs_to_inference_session`` builds)."""

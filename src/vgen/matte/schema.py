@@ -22,9 +22,10 @@ from vgen.matte.request import MatteRequest
 
 @dataclass
 class MatteInputConfig:
-    """The source (a video or an image; or several: ``videos``, ``csv``) and its mask (an image of the prompt frame or a per-frame
-    mask video) or prompts (``points``, ``box`` or ``objects``, see :mod:`vgen.matte.prompts`);
-    ``end_frame`` is exclusive, null = to the end; ``mask_channel`` picks the mask's channel."""
+    """The source (a video or an image; or several: ``videos``, ``csv``) and its mask (an image of
+    the prompt frame or a per-frame mask video) or prompts (``points``, ``box`` or ``objects``, see
+    :mod:`vgen.matte.prompts`); ``end_frame`` is exclusive, null = to the end; ``mask_channel``
+    picks the mask's channel."""
 
     video: Optional[str] = MISSING
     videos: Optional[Any] = None  # several clips: paths or {video: ..., mask: ..., ...} (see vgen.matte.clips)
