@@ -45,7 +45,7 @@ def test_guided_backend_recovers_the_square_from_rough_masks(media):
     request = MatteRequest(video=str(media["clip"]), mask=str(media["mask_video"]))
     inputs = load_inputs(request)
     calls = []
-    alpha = build_backend("guided").run(inputs, request, progress=lambda done, total: calls.append((done, total)))
+    alpha = build_backend("guided").run(inputs, request, progress=lambda done, total: calls.append((done, total))).alpha
 
     assert alpha.shape == (FRAMES, HEIGHT, WIDTH) and alpha.dtype == np.float32
     assert alpha.min() >= 0.0 and alpha.max() <= 1.0
@@ -65,7 +65,7 @@ def test_first_frame_mask_image_with_target_size(media):
     assert inputs.masks.shape == (1, 32, 48) and not inputs.is_mask_video
     assert inputs.source_size == (HEIGHT, WIDTH)
     assert inputs.fps == pytest.approx(FPS)
-    assert iou(inputs.first_mask, media["truth"][0, ::2, ::2]) > 0.9
+    assert iou(inputs.prompt_mask, media["truth"][0, ::2, ::2]) > 0.9
 
 
 @pytest.mark.parametrize(
@@ -248,7 +248,7 @@ def test_mask_size_mismatch_is_a_config_error_unless_resized(media, tmp_path):
         load_inputs(_request(media, mask=str(small)))
     inputs = load_inputs(_request(media, mask=str(small), resize_mask=True, end_frame=2))
     assert inputs.masks.shape == (1, HEIGHT, WIDTH)
-    assert iou(inputs.first_mask, media["truth"][0]) > 0.85
+    assert iou(inputs.prompt_mask, media["truth"][0]) > 0.85
 
 
 def test_mask_video_shorter_than_the_range_is_a_config_error(media, tmp_path):
@@ -439,14 +439,11 @@ def one_torch_thread():
 def test_sam2_vitmatte_runs_end_to_end_with_tiny_models(media, tmp_path, one_torch_thread):
     from vgen.matte.backends import build_backend
     from vgen.matte.request import load_inputs
-    from vgen.matte.tiny_models import build_tiny_sam2_vitmatte
-
-    models = build_tiny_sam2_vitmatte(tmp_path / "tiny")
     request = _request(media, start_frame=3, end_frame=9, device="cpu")
     inputs = load_inputs(request)
-    backend = build_backend("sam2_vitmatte", sam2_model=str(models.sam2), vitmatte_model=str(models.vitmatte))
+    backend = build_backend("sam2_vitmatte", sam2_model="builtin:tiny_sam2", vitmatte_model="builtin:tiny_vitmatte")
     calls = []
-    alpha = backend.run(inputs, request, progress=lambda done, total: calls.append((done, total)))
+    alpha = backend.run(inputs, request, progress=lambda done, total: calls.append((done, total))).alpha
 
     assert alpha.shape == (6, HEIGHT, WIDTH) and alpha.dtype == np.float32
     assert np.isfinite(alpha).all() and alpha.min() >= 0.0 and alpha.max() <= 1.0

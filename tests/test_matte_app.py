@@ -219,6 +219,23 @@ def test_job_id_is_the_hash_of_the_request_and_backend(media, tmp_path):
     assert matte_job_id(request, guided) != matte_job_id(MatteRequest(video="/a.mp4", mask="/m.png", end_frame=3), guided)
 
 
+def test_temporal_filter_is_on_by_default_and_steadies_still_regions(media, tmp_path):
+    """The same guided run with the filter (default) and without (temporal_strength=0): the decoded
+    alpha changes less between frames where the truth stays the same, and the row records it."""
+    from vgen.matte.evaluation import flicker
+
+    alphas = {}
+    for name, extra in (("default", []), ("off", ["temporal_strength=0"])):
+        run_dir = tmp_path / name
+        assert run_in_process(run_dir, *inputs_for(media, "input.end_frame=12", *FAST_H264, *extra)) == 0
+        row = check_row(run_dir)
+        alphas[name] = decode_video(run_dir / artifacts_by_role(row)["mask_alpha"][0]["path"])[..., 0] / 255.0
+        alphas[name + "_request"] = row["inputs"]["request"]
+    assert alphas["default_request"]["temporal_strength"] == 0.7 and alphas["off_request"]["temporal_strength"] == 0
+    truth = media["truth"][:12]
+    assert flicker(alphas["default"], truth) < 0.8 * flicker(alphas["off"], truth)
+
+
 # --- media layer pieces this app relies on --------------------------------------------------------
 
 
@@ -260,7 +277,8 @@ def test_cli_json_metadata_row_lists_every_role_with_sidecars(media, tmp_path):
     row = check_row(run_dir)
     roles = artifacts_by_role(row)
     assert sorted(roles) == ["audio", "mask_alpha", "mask_foreground", "rgba_archive"]
-    assert row["metadata_mode"] == "json" and row["inputs"]["backend"] == {"name": "guided", "radius": 4, "eps": 0.001}
+    assert row["metadata_mode"] == "json" and row["inputs"]["backend"] == {
+        "name": "guided", "radius": 4, "eps": 0.001, "trimap_erode": 6, "trimap_dilate": 6}
     assert row["inputs"]["request"]["video"] == str(media["clip"]) and row["inputs"]["request"]["end_frame"] == 8
     assert set(row["timings"]) == {"decode_s", "matte_s", "persist_s"}
     for role in ("mask_foreground", "mask_alpha", "audio"):
@@ -281,23 +299,53 @@ def test_cli_json_metadata_row_lists_every_role_with_sidecars(media, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_sam2_vitmatte_with_tiny_models(media, tmp_path):
-    from vgen.matte.tiny_models import build_tiny_sam2_vitmatte
-
-    models = build_tiny_sam2_vitmatte(tmp_path / "tiny")
+def test_cli_default_backend_is_tiny_and_runs_offline(media, tmp_path, vgen_cache_dir):
+    """No checkpoint, no network: the default backend builds its tiny models into the vgen cache."""
     run_dir = tmp_path / "run"
     result = run_vgen(
-        f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.end_frame=4", "device=cpu",
-        f"matte.backend.sam2_model={models.sam2}",
-        f"matte.backend.vitmatte_model={models.vitmatte}", *FAST_H264, f"hydra.run.dir={run_dir}",
-        module="vgen.matte", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"},
+        f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.end_frame=4", "device=cpu", *FAST_H264,
+        f"hydra.run.dir={run_dir}", module="vgen.matte", cwd=tmp_path,
+        env={"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty_hf")},
     )
     assert result.returncode == 0, result.stderr
+    assert "built-in tiny random-init models: the matte is meaningless" in result.stderr
     row = check_row(run_dir)
     assert row["inputs"]["backend"]["name"] == "sam2_vitmatte"
-    assert row["inputs"]["backend"]["sam2_model"] == str(models.sam2)
+    assert (row["inputs"]["backend"]["sam2_model"], row["inputs"]["backend"]["vitmatte_model"]) == (
+        "builtin:tiny_sam2", "builtin:tiny_vitmatte")
+    assert (vgen_cache_dir / "models" / "tiny_matte-v1" / "sam2" / "config.json").is_file()
     (alpha,) = artifacts_by_role(row)["mask_alpha"]
     assert alpha["frames"] == 4 and (alpha["width"], alpha["height"]) == (WIDTH, HEIGHT)
+
+
+@pytest.mark.slow
+def test_cli_prompts_save_the_prompt_mask_which_is_reusable_as_input_mask(media, tmp_path):
+    """Two objects prompted on frame 6 (tiny models: the mask is noise, the path and shapes are real);
+    the saved mask of frame 6 is a lossless black/white PNG that a second run takes as input.mask."""
+    run_dir = tmp_path / "run"
+    prompts = ["input.objects=[{points:[[20,20,1],[60,40,0]]},{box:[50,10,90,50]}]", "input.prompt_frame=6"]
+    common = [f"input.video={media['clip']}", "input.start_frame=2", "input.end_frame=10", "device=cpu", *FAST_H264]
+    env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = run_vgen(*common, *prompts, f"hydra.run.dir={run_dir}", module="vgen.matte", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    row = check_row(run_dir)
+    assert row["inputs"]["request"]["objects"] == [{"points": [[20, 20, 1], [60, 40, 0]]}, {"box": [50, 10, 90, 50]}]
+    assert row["inputs"]["request"]["prompt_frame"] == 6 and row["inputs"]["request"]["mask"] is None
+    roles = artifacts_by_role(row)
+    (mask,) = roles["prompt_mask"]
+    assert mask["path"] == "mask_outputs/clip_prompt_mask.png" and (mask["width"], mask["height"]) == (WIDTH, HEIGHT)
+    assert read_metadata(run_dir / mask["path"])["prompt_frame"] == 6
+    pixels = np.asarray(Image.open(run_dir / mask["path"]))
+    assert set(np.unique(pixels)) <= {0, 255}
+    assert roles["mask_alpha"][0]["frames"] == 8  # frames 2..9, tracked forward and backward from 6
+
+    if not pixels.any():  # random weights may mark nothing; the reuse needs a non-empty mask
+        Image.fromarray(np.full_like(pixels, 255)).save(run_dir / mask["path"])
+    rerun = tmp_path / "rerun"
+    result = run_vgen(*common, f"input.mask={run_dir / mask['path']}", "input.prompt_frame=6",
+                      f"hydra.run.dir={rerun}", module="vgen.matte", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "prompt_mask" not in artifacts_by_role(check_row(rerun))  # a given mask is not saved again
 
 
 def test_cli_dry_run_prints_the_plan_imports_no_torch_and_writes_nothing(media, tmp_path):
@@ -305,7 +353,7 @@ def test_cli_dry_run_prints_the_plan_imports_no_torch_and_writes_nothing(media, 
     import sys
 
     argv = ["vgen.matte", f"input.video={media['clip']}", f"input.mask={media['mask']}", "output.save_masks=true",
-            "dry_run=true"]  # the default backend (sam2_vitmatte) with no checkpoint: a dry run loads nothing
+            "dry_run=true"]  # the default backend (tiny, not yet built): a dry run loads and builds nothing
     code = (
         "import sys, runpy\n"
         f"sys.argv = {argv!r}\n"
@@ -350,10 +398,23 @@ def _bad_inputs(media: dict, tmp_path: Path) -> dict[str, tuple[list[str], str]]
         "mask_size_mismatch": ([f"input.video={media['clip']}", f"input.mask={small}"],
                                r"mask: .*small\.png is 48x32 but .*clip\.mkv frames are 96x64"),
         "missing_checkpoint": ([f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.end_frame=2",
-                                "device=cpu", "matte.backend.sam2_model=no-such-org/sam2-missing",
+                                "device=cpu", "matte/backend=sam2_vitmatte",
+                                "matte.backend.sam2_model=no-such-org/sam2-missing",
                                 f"matte.backend.cache_dir={tmp_path / 'hf'}"],
                                r"matte\.backend\.sam2_model: checkpoint 'no-such-org/sam2-missing' not found locally"
-                               r".*set matte\.backend\.sam2_model=<local dir>"),
+                               r".*set matte\.backend\.sam2_model=<local dir>; matte/backend=tiny runs offline"),
+        "point_outside_frame": ([f"input.video={media['clip']}", "input.points=[[20,20,1],[200,5,0]]"],
+                                r"input\.points\[1\]: \(200, 5\) is outside the 96x64 frame"),
+        "mask_and_prompts": ([f"input.video={media['clip']}", f"input.mask={media['mask']}", "input.box=[0,0,40,40]"],
+                             r"input\.mask: give a mask file or prompts .*not both"),
+        "prompts_with_guided": ([f"input.video={media['clip']}", "input.box=[0,0,40,40]", "matte/backend=guided"],
+                                r"backend 'guided' refines a per-frame mask video"),
+        "temporal_strength": (inputs_for(media, "temporal_strength=1.5"),
+                              r"temporal_strength: expected a number in \[0, 1\) \(0 = off\), got 1\.5"),
+        "unknown_builtin": ([f"input.video={media['clip']}", f"input.mask={media['mask']}",
+                             "matte.backend.vitmatte_model=builtin:huge"],
+                            r"matte\.backend\.vitmatte_model: unknown built-in model 'builtin:huge' "
+                            r"\(known: builtin:tiny_sam2, builtin:tiny_vitmatte\)"),
         # The matte keeps the source's timing (24 fps): a retimed video would not match its audio.
         "output_fps_retimes": (inputs_for(media, "output.fps=10"),
                                r"output\.fps=10 differs from the source's 24 fps; the matte keeps the source's"),
@@ -391,7 +452,8 @@ def run_bad_input(media: dict, tmp_path: Path, case: str) -> str:
 
 @pytest.mark.parametrize("case", ["not_a_video", "empty_mask", "range_out_of_bounds", "mask_size_mismatch",
                                   "output_fps_retimes", "colour_mask_image", "colour_mask_video", "bad_mask_channel",
-                                  "bad_alpha_output"])
+                                  "bad_alpha_output", "unknown_builtin", "point_outside_frame", "mask_and_prompts",
+                                  "prompts_with_guided", "temporal_strength"])
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(media, tmp_path, case):
     run_bad_input(media, tmp_path, case)
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
 from vgen.devices import DEVICE_PATTERN
 from vgen.errors import ConfigError
 from vgen.matte.audio import AudioStreamInfo, probe_audio_streams
+from vgen.matte.prompts import ObjectPrompt, check_in_frame, has_prompts, parse_prompts
 from vgen.matte.reader import MASK_CHANNELS, read_clip
+from vgen.matte.temporal import check_temporal
 from vgen.matte.trimap import adjust_mask
 
 TARGETS = ("foreground", "background")
@@ -28,10 +30,13 @@ _SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 class MatteRequest:
     """One matting job. ``end_frame`` is exclusive (None = to the end); ``target_size`` is None
     (keep), ``"WxH"`` or a maximum side in pixels; ``target="background"`` inverts the alpha;
-    ``mask_channel`` (None = a grey mask or the alpha of an RGBA one) picks the mask's channel."""
+    ``mask_channel`` (None = a grey mask or the alpha of an RGBA one) picks the mask's channel.
+    The subject is marked by ``mask`` or by prompts (``points``/``box`` or ``objects``, see
+    :mod:`vgen.matte.prompts`) on ``prompt_frame`` (a frame index of the video; None = ``start_frame``),
+    which is also the frame a mask image belongs to."""
 
     video: str
-    mask: str
+    mask: Optional[str] = None
     start_frame: int = 0
     end_frame: Optional[int] = None
     target_size: Union[None, str, int] = None
@@ -42,26 +47,42 @@ class MatteRequest:
     resize_mask: bool = False
     device: str = "auto"
     mask_channel: Optional[str] = None
+    points: Optional[List[Any]] = None
+    box: Optional[List[Any]] = None
+    objects: Optional[List[Any]] = None
+    prompt_frame: Optional[int] = None
+    temporal_strength: float = 0.7
+    temporal_motion_threshold: float = 0.05
+
+    @property
+    def prompt_start(self) -> int:
+        """The prompt frame as a video frame index."""
+        return self.start_frame if self.prompt_frame is None else self.prompt_frame
 
 
 @dataclass
 class MatteInputs:
-    """Decoded inputs at the working size: ``masks`` is (1, H, W) for a first-frame mask image or
-    (F, H, W) for a per-frame mask video, float32 in [0, 1], erode/dilate already applied."""
+    """Decoded inputs at the working size: ``masks`` is (1, H, W) for a mask image (of the prompt
+    frame) or (F, H, W) for a per-frame mask video, float32 in [0, 1], erode/dilate already applied;
+    None when ``prompts`` (scaled to the working size) mark the subject instead. ``prompt_index``
+    is the prompt frame's index in ``frames``."""
 
     frames: np.ndarray
     fps: Optional[float]
-    masks: np.ndarray
+    masks: Optional[np.ndarray]
     audio_streams: List[AudioStreamInfo] = field(default_factory=list)
     source_size: Tuple[int, int] = (0, 0)  # (H, W) before any target_size resize
+    prompts: List[ObjectPrompt] = field(default_factory=list)
+    prompt_index: int = 0
 
     @property
     def is_mask_video(self) -> bool:
-        return self.masks.shape[0] == self.frames.shape[0]
+        return self.masks is not None and self.masks.shape[0] == self.frames.shape[0]
 
     @property
-    def first_mask(self) -> np.ndarray:
-        return self.masks[0]
+    def prompt_mask(self) -> np.ndarray:
+        """The given mask of the prompt frame."""
+        return self.masks[self.prompt_index] if self.is_mask_video else self.masks[0]
 
 
 def validate_request(request: MatteRequest) -> None:
@@ -90,6 +111,24 @@ def validate_request(request: MatteRequest) -> None:
         )
     if request.target_size is not None:
         resolve_target_size(request.target_size, (2, 2))
+    check_temporal(request.temporal_strength, request.temporal_motion_threshold)
+    prompted = has_prompts(request.points, request.box, request.objects)
+    if prompted == (request.mask is not None):
+        raise ConfigError(
+            "input.mask: give a mask file or prompts (input.points / input.box / input.objects), "
+            + ("not both" if prompted else "none given")
+        )
+    parse_prompts(request.points, request.box, request.objects)
+    if request.prompt_frame is not None and (
+        not isinstance(request.prompt_frame, int) or isinstance(request.prompt_frame, bool)
+        or request.prompt_frame < request.start_frame
+        or (request.end_frame is not None and request.prompt_frame >= request.end_frame)
+    ):  # fmt: skip
+        raise ConfigError(
+            f"input.prompt_frame: expected None or a frame index in [start_frame, end_frame) = "
+            f"[{request.start_frame}, {request.end_frame if request.end_frame is not None else 'end'}), "
+            f"got {request.prompt_frame!r}"
+        )
 
 
 def resolve_target_size(spec: Union[None, str, int], source_hw: Tuple[int, int]) -> Tuple[int, int]:
@@ -127,13 +166,41 @@ def _even(value: float) -> int:
 
 
 def load_inputs(request: MatteRequest) -> MatteInputs:
-    """Validate ``request`` and decode its video range, mask(s) and audio stream list."""
+    """Validate ``request`` and decode its video range, mask(s) or prompts, and audio stream list."""
     validate_request(request)
     clip = read_clip(request.video, "video", request.start_frame, request.end_frame)
     frames = clip.frames
     source_hw = frames.shape[1:3]
     frame_count = frames.shape[0]
+    prompt_index = request.prompt_start - request.start_frame
+    if prompt_index >= frame_count:
+        raise ConfigError(
+            f"input.prompt_frame: frame {request.prompt_start} is outside the frames "
+            f"[{request.start_frame}, {request.start_frame + frame_count}) of {request.video}"
+        )
+    working_hw = resolve_target_size(request.target_size, source_hw)
 
+    prompts = parse_prompts(request.points, request.box, request.objects)
+    check_in_frame(prompts, source_hw)
+    prompts = [prompt.scaled(source_hw, working_hw) for prompt in prompts]
+    masks = None if prompts else _load_masks(request, frame_count, source_hw)
+
+    if working_hw != source_hw:
+        frames = _resize(frames, working_hw, "bilinear")
+        masks = None if masks is None else _resize(masks, working_hw, "bilinear")
+    return MatteInputs(
+        frames=frames,
+        fps=clip.fps,
+        masks=masks,
+        audio_streams=probe_audio_streams(request.video),
+        source_size=source_hw,
+        prompts=prompts,
+        prompt_index=prompt_index,
+    )
+
+
+def _load_masks(request: MatteRequest, frame_count: int, source_hw) -> np.ndarray:
+    """The mask file's masks at the source size, erode/dilate applied."""
     masks = _read_masks(request, frame_count)
     masks = _match_mask_size(request, masks, source_hw)
     masks = adjust_mask(masks, request.erode_kernel, request.dilate_kernel)
@@ -142,18 +209,7 @@ def load_inputs(request: MatteRequest) -> MatteInputs:
             f"erode_kernel: eroding {request.mask} by {request.erode_kernel} px leaves an empty mask; "
             "use a smaller kernel"
         )
-
-    working_hw = resolve_target_size(request.target_size, source_hw)
-    if working_hw != source_hw:
-        frames = _resize(frames, working_hw, "bilinear")
-        masks = _resize(masks, working_hw, "bilinear")
-    return MatteInputs(
-        frames=frames,
-        fps=clip.fps,
-        masks=masks,
-        audio_streams=probe_audio_streams(request.video),
-        source_size=source_hw,
-    )
+    return masks
 
 
 def _read_masks(request: MatteRequest, frame_count: int) -> np.ndarray:

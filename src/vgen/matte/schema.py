@@ -22,14 +22,22 @@ from vgen.matte.request import MatteRequest
 
 @dataclass
 class MatteInputConfig:
-    """The source (a video or an image) and its mask (a first-frame image or a per-frame mask video);
-    ``end_frame`` is exclusive, null = to the end; ``mask_channel`` picks the mask's channel."""
+    """The source (a video or an image; or several: ``videos``, ``csv``) and its mask (an image of
+    the prompt frame or a per-frame mask video) or prompts (``points``, ``box`` or ``objects``, see
+    :mod:`vgen.matte.prompts`); ``end_frame`` is exclusive, null = to the end; ``mask_channel``
+    picks the mask's channel."""
 
-    video: str = MISSING
-    mask: str = MISSING
+    video: Optional[str] = MISSING
+    videos: Optional[Any] = None  # several clips: paths or {video: ..., mask: ..., ...} (see vgen.matte.clips)
+    csv: Optional[str] = None  # several clips from a CSV file with columns video[,mask]
+    mask: Optional[str] = MatteRequest.mask
     start_frame: int = MatteRequest.start_frame
     end_frame: Optional[int] = MatteRequest.end_frame
     mask_channel: Optional[str] = MatteRequest.mask_channel
+    points: Optional[Any] = MatteRequest.points
+    box: Optional[Any] = MatteRequest.box
+    objects: Optional[Any] = MatteRequest.objects
+    prompt_frame: Optional[int] = MatteRequest.prompt_frame
 
 
 @dataclass
@@ -54,6 +62,8 @@ class MatteAppConfig:
     dilate_kernel: int = MatteRequest.dilate_kernel
     resize_mask: bool = MatteRequest.resize_mask
     device: str = MatteRequest.device
+    temporal_strength: float = MatteRequest.temporal_strength
+    temporal_motion_threshold: float = MatteRequest.temporal_motion_threshold
     attach_audio: bool = False
     alpha_output: str = "lossless"
     dry_run: bool = False

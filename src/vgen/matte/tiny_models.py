@@ -1,8 +1,10 @@
-"""Tiny random-init SAM2-video and ViTMatte checkpoints, saved locally.
+"""Tiny random-init SAM2-video and ViTMatte checkpoints: the offline ``matte/backend=tiny``.
 
-They exercise the whole ``sam2_vitmatte`` path (loading, tracking, refinement) in tests and
-smoke runs without any download: ``matte.backend.sam2_model=<dir>/sam2 matte.backend.vitmatte_model=<dir>/vitmatte``.
-Their output is noise; only shapes and ranges are meaningful.
+:func:`ensure_tiny_matte` builds them once into the vgen cache (``$VGEN_CACHE_DIR``, like the
+``tiny_wan`` model); ``matte.backend.sam2_model=builtin:tiny_sam2`` and
+``matte.backend.vitmatte_model=builtin:tiny_vitmatte`` load them through the real ``sam2_vitmatte``
+path (loading, tracking, prompting, refinement) with no download. Their output is noise; only
+shapes and ranges are meaningful: for smoke runs and CI.
 """
 
 from __future__ import annotations
@@ -17,12 +19,47 @@ TINY_IMAGE_SIZE = 128  # SAM2 input side; must be a multiple of 16 (patch stride
 # the real checkpoints: 256 / 64), hence 128 / 64.
 HIDDEN = 128
 MEMORY_CHANNELS = 64
+TINY_MATTE_VERSION = "1"  # bump when the recipe below changes, so caches rebuild
+BUILTIN_PREFIX = "builtin:"
+BUILTIN_MODELS = ("tiny_sam2", "tiny_vitmatte")  # builtin:<name>, a folder of tiny_matte_dir()
 
 
 @dataclass(frozen=True)
 class TinyMatteModels:
     sam2: Path
     vitmatte: Path
+
+
+def tiny_matte_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    from vgen.models.tiny_wan import default_cache_root
+
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_root()
+    return root / "models" / f"tiny_matte-v{TINY_MATTE_VERSION}"
+
+
+def ensure_tiny_matte(cache_dir: str | os.PathLike | None = None) -> TinyMatteModels:
+    """Both tiny checkpoints in the vgen cache, built first if needed (atomically, like ``tiny_wan``)."""
+    from vgen.models.tiny_wan import build_once
+
+    target = tiny_matte_dir(cache_dir)
+    build_once(target, "vitmatte/preprocessor_config.json", build_tiny_sam2_vitmatte)
+    return TinyMatteModels(sam2=target / "sam2", vitmatte=target / "vitmatte")
+
+
+def check_builtin(source: str, field_name: str) -> None:
+    """A ``builtin:`` source must name one of :data:`BUILTIN_MODELS` (other sources pass)."""
+    from vgen.errors import ConfigError
+
+    if source.startswith(BUILTIN_PREFIX) and source[len(BUILTIN_PREFIX):] not in BUILTIN_MODELS:
+        known = ", ".join(BUILTIN_PREFIX + item for item in BUILTIN_MODELS)
+        raise ConfigError(f"{field_name}: unknown built-in model {source!r} (known: {known})")
+
+
+def resolve_builtin(source: str, field_name: str) -> Path:
+    """The folder of ``builtin:tiny_sam2`` / ``builtin:tiny_vitmatte`` (building the cache if needed)."""
+    check_builtin(source, field_name)
+    models = ensure_tiny_matte()
+    return models.sam2 if source == BUILTIN_PREFIX + "tiny_sam2" else models.vitmatte
 
 
 def build_tiny_sam2_vitmatte(directory: str | os.PathLike, seed: int = 0) -> TinyMatteModels:

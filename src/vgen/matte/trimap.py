@@ -53,3 +53,16 @@ def make_trimap(mask: np.ndarray, erode_kernel: int, dilate_kernel: int, thresho
     trimap[maybe] = TRIMAP_UNKNOWN
     trimap[sure] = TRIMAP_FOREGROUND
     return trimap
+
+
+def force_sure_regions(alpha: np.ndarray, mask: np.ndarray, erode_kernel: int, dilate_kernel: int) -> np.ndarray:
+    """``alpha`` with the mask's sure regions fixed: 1 inside the mask eroded by ``erode_kernel``,
+    0 outside it dilated by ``dilate_kernel`` (0 leaves that side free), so a noisy mask's floor
+    cannot leak into the solid foreground or background."""
+    binary = mask > 0.5
+    alpha = alpha.copy()
+    if erode_kernel:
+        alpha[erode(binary, erode_kernel)] = 1.0
+    if dilate_kernel:
+        alpha[~dilate(binary, dilate_kernel)] = 0.0
+    return alpha

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 TINY_WAN_VERSION = "2"  # bump when the recipe below changes, so caches rebuild
 _VOCAB_WORDS = (
@@ -37,20 +38,26 @@ def tiny_wan_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 def ensure_tiny_wan(cache_dir: str | os.PathLike | None = None) -> Path:
     """Return the tiny pipeline's directory, building it first if needed (atomic: temp dir + rename)."""
     target = tiny_wan_dir(cache_dir)
-    if (target / "model_index.json").is_file():
-        return target
+    build_once(target, "model_index.json", lambda staging: build_tiny_wan_pipeline().save_pretrained(staging))
+    return target
+
+
+def build_once(target: Path, marker: str, build: Callable[[Path], None]) -> None:
+    """Make ``target`` by ``build(staging_dir)`` and a rename unless ``target/marker`` exists, so a
+    killed build leaves no half-written cache entry and concurrent builders agree on one."""
+    if (target / marker).exists():
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny_wan-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        build_tiny_wan_pipeline().save_pretrained(staging)
+        build(staging)
         try:
             os.replace(staging, target)
         except OSError:
-            if not (target / "model_index.json").is_file():  # lost a race only if the winner finished
+            if not (target / marker).exists():  # lost a race only if the winner finished
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def tiny_tokenizer():
