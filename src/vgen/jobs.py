@@ -15,6 +15,7 @@ from typing import Any, Container, Mapping
 from vgen.config.schema import GenerationConfig
 from vgen.errors import ConfigError
 from vgen.hashing import canonical_json, sha256_hex
+from vgen.job_validation import validate_job_values
 
 GENERATION_KEYS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
 _KEY_TYPES = {"int": int, "float": (int, float), "str": str}
@@ -109,8 +110,10 @@ def unique_job_id(job_id: str, taken: Container[str]) -> str:
     return candidate
 
 
-def job_settings(job: Mapping[str, Any], generation_defaults: Mapping[str, Any], where: str) -> tuple[dict, int]:
-    """``(settings, repeats)`` of one raw job: its keys validated and laid over the defaults."""
+def job_settings(
+    job: Mapping[str, Any], generation_defaults: Mapping[str, Any], where: str, model_cfg: Any
+) -> tuple[dict, int]:
+    """``(settings, repeats)`` of one raw job: its keys laid over the defaults, all checked against the model."""
     job = validate_job_keys(job, where)
     repeats = job.pop("repeats", 1)
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
@@ -118,10 +121,11 @@ def job_settings(job: Mapping[str, Any], generation_defaults: Mapping[str, Any],
     settings = {**generation_defaults, **job}
     if not str(settings.get("prompt", "")).strip():
         raise ConfigError(f"{where}.prompt: empty prompt")
+    validate_job_values(settings, model_cfg, where, own_keys=job)
     return settings, repeats
 
 
-def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any]) -> list[JobSpec]:
+def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any], model_cfg: Any) -> list[JobSpec]:
     """Resolve every job of the queue (``queue.jobs`` then ``queue.prompts_file``), with repeats."""
     raw_jobs = [(f"queue.jobs[{i}]", job) for i, job in enumerate(queue_cfg.jobs or [])]
     if queue_cfg.prompts_file:
@@ -131,7 +135,7 @@ def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any]) -> list[
     specs: list[JobSpec] = []
     taken: set[str] = set()
     for where, raw in raw_jobs:
-        settings, repeats = job_settings(raw, generation_defaults, where)
+        settings, repeats = job_settings(raw, generation_defaults, where, model_cfg)
         for repeat in range(repeats * queue_cfg.repeats):
             resolved = dict(settings)
             if repeat and resolved["seed"] != -1:

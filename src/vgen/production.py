@@ -25,7 +25,7 @@ from vgen.jobs import JobSpec, expand_jobs
 from vgen.manifest import ManifestLog, ManifestRecorder, build_row
 from vgen.pipeline_cache import PipelineKey
 from vgen.resident import RESIDENT, ResidentModels
-from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, check_job_shape, draw_seed
+from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, draw_seed
 
 log = logging.getLogger(__name__)
 VIDEO_SUBDIR = "videos"
@@ -68,7 +68,7 @@ class ProductionManager:
 
     def jobs(self) -> list[JobSpec]:
         queue = SimpleNamespace(**OmegaConf.to_container(self.cfg.queue, resolve=True))
-        return expand_jobs(queue, self.generation_defaults())
+        return expand_jobs(queue, self.generation_defaults(), self.cfg.model)
 
     def validate(self, jobs: Sequence[JobSpec]) -> None:
         """Everything checkable before a model loads (no torch import), including each job's LoRAs."""
@@ -146,7 +146,6 @@ class ProductionManager:
         on_prompt_enhanced: Callable[[str, str], None] | None = None,
     ) -> GenerationResult:
         """Enhance the prompt, activate the job's LoRAs and run the pipeline (no file I/O here)."""
-        check_job_shape(job.settings, self.cfg.model)
         started = time.perf_counter()
         enhancement = self.enhancer.enhance(self.cfg.enhancer, job.prompt, task=self.cfg.model.task,
                                             image=job.settings.get("image"))
