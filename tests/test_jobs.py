@@ -14,8 +14,8 @@ DEFAULTS = dict(prompt="", negative_prompt="", height=64, width=64, num_frames=9
 MODEL = SimpleNamespace(name="tiny_wan", size_multiple=16, frame_multiple=4)
 
 
-def queue(jobs=(), prompts_file=None, repeats=1):
-    return SimpleNamespace(jobs=list(jobs), prompts_file=prompts_file, repeats=repeats)
+def queue(jobs=(), prompts_file=None, repeats=1, default_jobs=()):
+    return SimpleNamespace(jobs=list(jobs), prompts_file=prompts_file, repeats=repeats, default_jobs=list(default_jobs))
 
 
 def test_job_ids_are_deterministic_and_distinct():
@@ -110,3 +110,37 @@ def test_prompts_file_values_are_checked_too(tmp_path):
     (tmp_path / "p.jsonl").write_text('{"prompt": "ok"}\n{"prompt": "x", "guidance_scale": NaN}\n')
     with pytest.raises(ConfigError, match=r"p.jsonl\[1\].guidance_scale=nan"):
         expand_jobs(queue(prompts_file=str(tmp_path / "p.jsonl")), DEFAULTS, MODEL)
+
+
+def test_default_jobs_run_only_when_nothing_else_is_queued(tmp_path):
+    demo = [{"prompt": "demo one"}, {"prompt": "demo two"}]
+    assert [j.prompt for j in expand_jobs(queue(default_jobs=demo), DEFAULTS, MODEL)] == ["demo one", "demo two"]
+    (tmp_path / "p.txt").write_text("mine\n")
+    assert [j.prompt for j in expand_jobs(queue(prompts_file=str(tmp_path / "p.txt"), default_jobs=demo),
+                                          DEFAULTS, MODEL)] == ["mine"]
+    assert [j.prompt for j in expand_jobs(queue([{"prompt": "inline"}], default_jobs=demo), DEFAULTS, MODEL)] == ["inline"]
+
+
+@pytest.mark.parametrize("name,content", [("empty.txt", b""), ("comments.txt", b"# one\n\n   \n# two\n"),
+                                          ("blank.jsonl", b"\n\n"), ("header.csv", b"prompt,seed\n")])
+def test_a_prompts_file_without_jobs_is_an_error(tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ConfigError, match=f"queue.prompts_file: .*{name} holds no jobs"):
+        read_prompts_file(tmp_path / name)
+
+
+@pytest.mark.parametrize("name,content,where", [
+    ("latin1.txt", "first\nsecond\ncaf\xe9 au lait\n".encode("latin-1"), r"latin1.txt:3: not UTF-8 text \(byte 0xe9 at column 4\)"),
+    ("binary.txt", b"ok line\n\x00\x01\x02\x03\n", r"binary.txt:2: NUL byte"),
+    ("bad.jsonl", b'{"prompt": "a"}\n{"prompt": "\xff"}\n', r"bad.jsonl:2: not UTF-8"),
+    ("png.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"png.csv:1: not UTF-8"),
+])
+def test_binary_or_non_utf8_prompts_files_name_the_line(tmp_path, name, content, where):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ConfigError, match=where):
+        read_prompts_file(tmp_path / name)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_prompt(tmp_path):
+    (tmp_path / "bom.csv").write_bytes("prompt,seed\nfirst,3\n".encode("utf-8-sig"))
+    assert read_prompts_file(tmp_path / "bom.csv") == [{"prompt": "first", "seed": 3}]

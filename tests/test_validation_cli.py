@@ -33,3 +33,25 @@ def test_impossible_settings_are_refused_before_the_model_loads(tmp_path, overri
     run_dir = tmp_path / "run"
     result = run_vgen("runtime.progress=false", override, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert_refused(result, run_dir, field)
+
+
+def test_a_prompts_file_replaces_the_demo_jobs(tmp_path):
+    (tmp_path / "prompts.txt").write_text("# my shots\nmy first shot\nmy second shot\n")
+    result = run_vgen("dry_run=true", "queue.prompts_file=prompts.txt", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "jobs: 2\n" in result.stdout
+    prompts = [line.split("prompt: ", 1)[1] for line in result.stdout.splitlines() if "prompt: " in line]
+    assert prompts == ["my first shot", "my second shot"]
+
+
+@pytest.mark.parametrize("name,content,needle", [
+    ("empty.txt", b"", "empty.txt holds no jobs"),
+    ("comments.txt", b"# nothing here yet\n\n# still nothing\n", "comments.txt holds no jobs"),
+    ("latin1.txt", "a fox\ncaf\xe9 scene\n".encode("latin-1"), "latin1.txt:2: not UTF-8 text"),
+    ("binary.txt", bytes(range(256)), "binary.txt:1: NUL byte"),
+])
+def test_unusable_prompts_files_are_refused(tmp_path, name, content, needle):
+    (tmp_path / name).write_bytes(content)
+    run_dir = tmp_path / "run"
+    result = run_vgen("runtime.progress=false", f"queue.prompts_file={name}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert_refused(result, run_dir, "queue.prompts_file", needle)

@@ -64,10 +64,12 @@ def read_prompts_file(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise ConfigError(f"queue.prompts_file: file not found: {path}")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    if suffix not in (".txt", ".jsonl", ".csv"):
+        raise ConfigError(f"queue.prompts_file: unsupported file type {suffix!r} for {path} (use .txt, .jsonl or .csv)")
+    text = _read_text(path)
     if suffix == ".txt":
-        return [{"prompt": line.strip()} for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    if suffix == ".jsonl":
+        jobs = [{"prompt": line.strip()} for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    elif suffix == ".jsonl":
         jobs = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -76,11 +78,30 @@ def read_prompts_file(path: str | Path) -> list[dict[str, Any]]:
                 jobs.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"queue.prompts_file: {path}:{number}: invalid JSON ({exc.msg})") from None
-        return jobs
-    if suffix == ".csv":
+    else:
         rows = list(csv.DictReader(text.splitlines()))
-        return [_coerce_csv_row(row, f"{path}:{number}") for number, row in enumerate(rows, start=2)]
-    raise ConfigError(f"queue.prompts_file: unsupported file type {suffix!r} for {path} (use .txt, .jsonl or .csv)")
+        jobs = [_coerce_csv_row(row, f"{path}:{number}") for number, row in enumerate(rows, start=2)]
+    if not jobs:
+        raise ConfigError(f"queue.prompts_file: {path} holds no jobs (it is empty or only comments and blank lines)")
+    return jobs
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text (a BOM is dropped); a binary or non-UTF-8 file is refused naming its first bad line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"queue.prompts_file: cannot read {path}: {exc.strerror}") from None
+    for number, line in enumerate(data.splitlines(), start=1):
+        if b"\0" in line:
+            raise ConfigError(f"queue.prompts_file: {path}:{number}: NUL byte (a binary file, not text)")
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"queue.prompts_file: {path}:{number}: not UTF-8 text (byte 0x{line[exc.start]:02x} at column {exc.start + 1})"
+            ) from None
+    return data.decode("utf-8-sig")
 
 
 def _coerce_csv_row(row: Mapping[str, str], where: str) -> dict[str, Any]:
@@ -126,10 +147,12 @@ def job_settings(
 
 
 def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any], model_cfg: Any) -> list[JobSpec]:
-    """Resolve every job of the queue (``queue.jobs`` then ``queue.prompts_file``), with repeats."""
+    """Resolve every job of the queue (``queue.jobs`` then ``queue.prompts_file``, else ``queue.default_jobs``)."""
     raw_jobs = [(f"queue.jobs[{i}]", job) for i, job in enumerate(queue_cfg.jobs or [])]
     if queue_cfg.prompts_file:
         raw_jobs += [(f"{queue_cfg.prompts_file}[{i}]", job) for i, job in enumerate(read_prompts_file(queue_cfg.prompts_file))]
+    if not raw_jobs:
+        raw_jobs = [(f"queue.default_jobs[{i}]", job) for i, job in enumerate(queue_cfg.default_jobs or [])]
     if queue_cfg.repeats < 1:
         raise ConfigError(f"queue.repeats: must be >= 1, got {queue_cfg.repeats}")
     specs: list[JobSpec] = []

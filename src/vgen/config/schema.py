@@ -138,6 +138,7 @@ class EnhancerConfig:
 class QueueConfig:
     jobs: List[Any] = field(default_factory=list)
     prompts_file: Optional[str] = None
+    default_jobs: List[Any] = field(default_factory=list)  # run only when jobs and prompts_file give none
     repeats: int = 1
     on_error: str = "continue"
     resume: bool = False
