@@ -55,3 +55,57 @@ def test_unusable_prompts_files_are_refused(tmp_path, name, content, needle):
     run_dir = tmp_path / "run"
     result = run_vgen("runtime.progress=false", f"queue.prompts_file={name}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert_refused(result, run_dir, "queue.prompts_file", needle)
+
+
+@pytest.mark.parametrize(
+    "module,override,needles",
+    [("vgen", "generation.bogus=1", ["vgen: error: ", "generation.bogus", "not in 'GenerationConfig'"]),
+     ("vgen", "generation.steps=abc", ["vgen: error: ", "generation.steps=abc", "could not be converted to Integer"]),
+     ("vgen", "model=nope", ["vgen: error: ", "model/nope", "tiny_wan, wan21_t2v_1_3b"]),
+     ("vgen", "queue.jobs=[{prompt: a}]x", ["vgen: error: ", "override 'queue.jobs=[{prompt: a}]x'", "extraneous"]),
+     ("vgen", "queue.jobs=[{prompt: a}", ["vgen: error: ", "queue.jobs=[{prompt: a}"]),
+     ("vgen", "+generation.bogus=1", ["generation.bogus: unknown config key"]),
+     ("vgen.matte", "matte/backend=nope", ["vgen.matte: error: ", "matte/backend/nope", "guided, sam2_vitmatte"]),
+     ("vgen.matte", "erode_kernel=wide", ["vgen.matte: error: ", "erode_kernel=wide"]),
+     ("vgen.matte", "input.bogus=1", ["vgen.matte: error: ", "input.bogus"])],
+)
+def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, needles):
+    run_dir = tmp_path / "run"
+    result = run_vgen(override, f"hydra.run.dir={run_dir}", cwd=tmp_path, module=module)
+    assert_refused(result, run_dir, *needles)
+    assert "HYDRA_FULL_ERROR" not in result.stderr
+
+
+@pytest.mark.parametrize("how", [["hydra.verbose=true"], []])
+def test_the_full_trace_only_when_asked(tmp_path, how):
+    env = {} if how else {"VGEN_DEBUG": "1"}
+    result = run_vgen("generation.steps=abc", *how, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("vgen: error: Error merging override generation.steps=abc")
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A read-only tmpfs (permission bits do not stop root, a read-only mount does)."""
+    path = tmp_path / "ro"
+    path.mkdir()
+    import subprocess
+
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], capture_output=True).returncode:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    yield path
+    subprocess.run(["umount", str(path)], check=True)
+
+
+@pytest.mark.parametrize("module", ["vgen", "vgen.matte"])
+def test_a_run_dir_that_cannot_be_created_is_exit_2(tmp_path, module):
+    (tmp_path / "a_file").write_text("not a directory")
+    result = run_vgen(f"hydra.run.dir={tmp_path / 'a_file' / 'run'}", cwd=tmp_path, module=module)
+    assert_refused(result, tmp_path / "none", f"{module}: error: cannot create or write the run dir", "Not a directory")
+
+
+@pytest.mark.parametrize("extra", [[], ["hydra.output_subdir=null"]])
+def test_a_read_only_run_dir_is_exit_2(tmp_path, read_only_dir, extra):
+    result = run_vgen(f"hydra.run.dir={read_only_dir}", *extra, cwd=tmp_path)
+    assert_refused(result, read_only_dir, "vgen: error: cannot create or write the run dir", "Read-only file system")

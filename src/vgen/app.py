@@ -71,7 +71,7 @@ def hydra_entry(cfg: DictConfig) -> int:
 
 
 def main() -> None:
-    launch(hydra_entry)
+    launch(hydra_entry, "vgen")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from vgen import __version__
+from vgen.config.schema import VgenConfig, unknown_keys
 from vgen.devices import validate_runtime
 from vgen.errors import ConfigError
 from vgen.jobs import JobSpec, expand_jobs
@@ -75,6 +76,8 @@ class ProductionManager:
         from vgen.enhancer.settings import validate_enhancer_config
         from vgen.media.context import validate_output_config
 
+        if unknown := unknown_keys(self.cfg, VgenConfig):
+            raise ConfigError(f"{unknown[0]}: unknown config key (added by a '+' override?); vgen has no such setting")
         validate_runtime(self.cfg.runtime)
         self.metadata_state()
         validate_output_config(self.cfg.output)
