@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_vgen
+from conftest import REPO_ROOT, run_vgen
 
 
 def assert_refused(result, run_dir: Path, *needles: str) -> str:
@@ -132,3 +132,31 @@ def test_a_missing_enhancer_model_stops_before_the_queue(tmp_path, overrides, ne
     result = run_vgen("runtime.progress=false", "enhancer.on_error=fallback", *overrides, f"hydra.run.dir={run_dir}",
                       cwd=tmp_path, env=env)
     assert_refused(result, run_dir, *needles)
+
+
+def entry_points() -> list[str]:
+    """Every ``python -m`` module of the package: found, not listed, so a new entry point is covered too."""
+    package = REPO_ROOT / "src" / "vgen"
+    modules = set()
+    for path in package.rglob("*.py"):
+        dotted = ".".join(path.relative_to(package.parent).with_suffix("").parts)
+        if path.name == "__main__.py":
+            modules.add(dotted.rsplit(".", 1)[0])
+        elif 'if __name__ == "__main__":' in path.read_text(encoding="utf-8"):
+            modules.add(dotted)
+    return sorted(modules)
+
+
+def test_entry_points_are_found():
+    assert {"vgen", "vgen.matte", "vgen.loras", "vgen.reproduce", "vgen.diff", "vgen.inspect", "vgen.ctl"} <= set(entry_points())
+
+
+@pytest.mark.parametrize("module", entry_points())
+def test_help_prints_usage_without_importing_torch(tmp_path, module):
+    result = run_vgen("--help", cwd=tmp_path, module=module, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("usage: "), result.stdout[:500]
+    assert "Traceback" not in result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert imported and not {"torch", "diffusers", "transformers"} & imported
+    assert list(tmp_path.iterdir()) == []
