@@ -29,7 +29,7 @@ _DRY_RUN_VALUES = {"dry_run=true", "dry_run=True", "dry_run=1", "+dry_run=true"}
 # Exit codes of the sweep points run in this process (the basic launcher runs them all here);
 # hydra.main returns nothing in multirun mode, so this is how ``launch`` learns the worst one.
 _multirun_exit_codes: list[int] = []
-_task_started = False  # set by run_hydra_task: an OSError before it is a run dir that cannot be written
+_task_started = False  # set by run_hydra_task: an OSError or OmegaConf error before it is a setup error
 EXIT_BAD_INPUT = 2
 
 

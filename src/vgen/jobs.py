@@ -68,7 +68,8 @@ def read_prompts_file(path: str | Path) -> list[dict[str, Any]]:
         raise ConfigError(f"queue.prompts_file: unsupported file type {suffix!r} for {path} (use .txt, .jsonl or .csv)")
     text = _read_text(path)
     if suffix == ".txt":
-        jobs = [{"prompt": line.strip()} for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        prompts = (line.strip() for line in text.splitlines())
+        jobs = [{"prompt": prompt} for prompt in prompts if prompt and not prompt.startswith("#")]
     elif suffix == ".jsonl":
         jobs = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -98,9 +99,8 @@ def _read_text(path: Path) -> str:
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"queue.prompts_file: {path}:{number}: not UTF-8 text (byte 0x{line[exc.start]:02x} at column {exc.start + 1})"
-            ) from None
+            bad_byte = f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+            raise ConfigError(f"queue.prompts_file: {path}:{number}: not UTF-8 text ({bad_byte})") from None
     return data.decode("utf-8-sig")
 
 
