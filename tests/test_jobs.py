@@ -38,6 +38,11 @@ def test_repeats_multiply_and_vary_seed():
     assert len({j.job_id for j in jobs}) == 4
 
 
+def test_repeated_seeds_stay_below_2_to_the_32():
+    jobs = expand_jobs(queue([{"prompt": "a", "seed": 2**32 - 1, "repeats": 2}]), DEFAULTS, MODEL)
+    assert [j.settings["seed"] for j in jobs] == [2**32 - 1, 0]
+
+
 def test_random_seed_kept_as_request():
     jobs = expand_jobs(queue([{"prompt": "a", "seed": -1, "repeats": 2}]), DEFAULTS, MODEL)
     assert [j.settings["seed"] for j in jobs] == [-1, -1]

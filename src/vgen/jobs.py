@@ -15,7 +15,7 @@ from typing import Any, Container, Mapping
 from vgen.config.schema import GenerationConfig
 from vgen.errors import ConfigError
 from vgen.hashing import canonical_json, sha256_hex
-from vgen.job_validation import validate_job_values
+from vgen.job_validation import SEED_LIMIT, validate_job_values
 
 GENERATION_KEYS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
 _KEY_TYPES = {"int": int, "float": (int, float), "str": str}
@@ -162,7 +162,8 @@ def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any], model_cf
         for repeat in range(repeats * queue_cfg.repeats):
             resolved = dict(settings)
             if repeat and resolved["seed"] != -1:
-                resolved["seed"] = resolved["seed"] + repeat  # repeats of a fixed seed give distinct videos
+                # Repeats of a fixed seed give distinct videos; the seed stays below 2**32.
+                resolved["seed"] = (resolved["seed"] + repeat) % SEED_LIMIT
             job_id = unique_job_id(job_id_for(resolved, repeat), taken)
             taken.add(job_id)
             specs.append(JobSpec(index=len(specs), job_id=job_id, settings=resolved, repeat_index=repeat))
