@@ -15,7 +15,7 @@ from vgen.errors import ConfigError
 
 MAX_SIDE = 4096  # pixels per side; real video models are trained at 1280x720 or less
 MAX_FRAMES = 1025  # 4k+1 and 8k+1
-MAX_STEPS = 1000  # a scheduler's training timesteps
+MAX_STEPS = 10_000  # real runs use 20-100; long test jobs use a few thousand on the tiny model
 MAX_FPS = 240
 MAX_GUIDANCE = 100.0
 SEED_LIMIT = 2**32  # seeds are 0 <= seed < 2**32 (numpy's range, Wan2GP's); -1 draws one
