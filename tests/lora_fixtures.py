@@ -79,3 +79,14 @@ def rewrite_in_other_format(source: Path, target: Path, style: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     save_file(out, str(target))
     return target
+
+
+def make_unfitting_lora_file(path: Path) -> Path:
+    """A LoRA whose shapes fit no tiny-Wan layer: loading it fails at run time, for that job only."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": np.ones((4, 7), np.float32),
+               "transformer.blocks.0.attn1.to_q.lora_B.weight": np.ones((7, 4), np.float32)}, str(path))
+    return path

@@ -51,7 +51,7 @@ def test_required_options_exist():
 def test_defaults():
     cfg = compose_vgen([])
     assert (cfg.model.name, cfg.output.name, cfg.metadata.mode) == ("tiny_wan", "mp4_h264", "embedded")
-    assert 2 <= len(cfg.queue.jobs) <= 3
+    assert cfg.queue.jobs == [] and 2 <= len(cfg.queue.default_jobs) <= 3
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,10 @@ def test_enqueue_validates_like_queue_jobs(controller):
     assert controller.enqueue({"prompt": "a new shot", "steps": 3, "seed": 1}).job_id == spec.job_id + "-2"
     for bad, field in [({"steps": 3}, "prompt"), ({"prompt": "x", "stepz": 3}, "stepz"),
                        ({"prompt": "x", "steps": "3"}, "steps"), ({"prompt": "x", "height": 30}, "height"),
-                       ({"prompt": "x", "repeats": 2}, "repeats"), ({"prompt": "   "}, "prompt")]:
+                       ({"prompt": "x", "repeats": 2}, "repeats"), ({"prompt": "   "}, "prompt"),
+                       ({"prompt": "x", "guidance_scale": float("nan")}, "enqueue.job.guidance_scale"),
+                       ({"prompt": "x", "seed": 2**40}, "enqueue.job.seed"), ({"prompt": "x", "steps": 0}, "steps"),
+                       ({"prompt": "x", "num_frames": 4097}, "num_frames")]:
         with pytest.raises(ConfigError, match=field):
             controller.enqueue(bad)
     assert controller.status()["counts"]["remaining"] == 5

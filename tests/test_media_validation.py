@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import REPO_ROOT
 from vgen.errors import ConfigError
 from vgen.media.context import MediaPersistenceContext, validate_output_config
+from vgen.media.formats import VIDEO_CODECS
 from vgen.media.metadata_state import MetadataState
 
 
@@ -32,6 +34,9 @@ def cfg(**fields):
         ({"container": "mkv", "codec": "ffv1", "crf": 10}, r"output.crf: codec ffv1 does not take crf"),
         ({"quality": 5}, r"output.quality: codec libx264 does not take quality"),
         ({"container": "mkv", "codec": "ffv1", "crf": None, "preset": "slow"}, r"output.preset: codec ffv1 takes no preset"),
+        ({"preset": "bogus"}, r"output.preset='bogus' is not a libx264 preset \(one of: ultrafast, "),
+        ({"container": "webm", "codec": "libvpx-vp9", "crf": 30, "preset": "fast"}, r"not a libvpx-vp9 preset"),
+        ({"container": "webm", "codec": "libaom-av1", "crf": 30, "preset": "9"}, r"not a libaom-av1 preset"),
         ({"fps": 0}, r"output.fps must be positive"),
         ({"image_format": "gif"}, r"output.image_format: unknown 'gif'"),
         ({"image_quality": 0}, r"output.image_quality must be in \[1, 100\]"),
@@ -87,3 +92,44 @@ def test_metadata_state_accepts_modes(mode):
 def test_metadata_state_rejects_unknown_mode():
     with pytest.raises(ConfigError, match=r"metadata.mode: expected one of \['embedded', 'json', 'none'\], got 'xmp'"):
         MetadataState.from_config({"mode": "xmp"})
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (REPO_ROOT / "conf" / "output").glob("*.yaml")))
+def test_every_shipped_output_option_validates(option):
+    from omegaconf import OmegaConf
+
+    validate_output_config({k: v for k, v in OmegaConf.load(REPO_ROOT / "conf" / "output" / f"{option}.yaml").items()
+                            if k != "defaults"})
+
+
+@pytest.mark.parametrize("codec", [c for c in VIDEO_CODECS.values() if c.presets and not c.hardware],
+                         ids=lambda c: c.encoder)
+def test_every_listed_preset_is_accepted_by_the_encoder(codec):
+    """The preset tables match this ffmpeg build: each value encodes a frame, an unlisted one is refused."""
+    import subprocess
+
+    from vgen.media import ffmpeg
+
+    def encode(preset: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [ffmpeg.ffmpeg_exe(), *ffmpeg.BASE_ARGS, "-f", "lavfi", "-i", "color=size=64x64:rate=1", "-frames:v", "1",
+             "-c:v", codec.encoder, codec.preset_flag, preset, "-f", "null", "-"],
+            capture_output=True, text=True, env=ffmpeg.ffmpeg_env(), check=False)
+
+    for preset in codec.presets:
+        assert encode(preset).returncode == 0, (preset, encode(preset).stderr[-500:])
+    assert encode("bogus").returncode != 0
+
+
+@pytest.mark.parametrize("codec", [c for c in VIDEO_CODECS.values() if c.hardware], ids=lambda c: c.encoder)
+def test_hardware_presets_match_what_ffmpeg_lists(codec):
+    """NVENC cannot encode here (no GPU): compare with the preset names this ffmpeg build documents."""
+    import re
+    import subprocess
+
+    from vgen.media import ffmpeg
+
+    help_text = subprocess.run([ffmpeg.ffmpeg_exe(), "-hide_banner", "-h", f"encoder={codec.encoder}"],
+                               capture_output=True, text=True, check=True).stdout
+    block = re.search(r"^  -preset .*\n((?:     \S.*\n)+)", help_text, re.MULTILINE).group(1)
+    assert sorted(codec.presets) == sorted(line.split()[0] for line in block.splitlines())

@@ -105,10 +105,11 @@ def test_family_rules_reject_impossible_shapes(model, field, bad):
     from omegaconf import OmegaConf
 
     from vgen.errors import ConfigError
-    from vgen.runtime import check_job_shape
+    from vgen.job_validation import validate_job_values
 
     model_cfg = OmegaConf.load(REPO_ROOT / "conf" / "model" / f"{model}.yaml")
-    settings = {"height": 64, "width": 64, "num_frames": 9, "steps": 2, "fps": 16, field: bad}
+    settings = {"height": 64, "width": 64, "num_frames": 9, "steps": 2, "fps": 16, "guidance_scale": 5.0, "seed": 0,
+                field: bad}
     with pytest.raises(ConfigError, match=field):
-        check_job_shape(settings, model_cfg)
-    check_job_shape({**settings, field: 64 if field == "width" else 17}, model_cfg)
+        validate_job_values(settings, model_cfg, "queue.jobs[0]", own_keys={field})
+    validate_job_values({**settings, field: 64 if field == "width" else 17}, model_cfg, "queue.jobs[0]", own_keys={field})

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import manifest_validator, read_manifest, run_vgen
+from lora_fixtures import make_unfitting_lora_file
 from vgen.hashing import file_sha256
 from vgen.media.metadata_io import read_metadata
 from vgen.media.probe import decode_video, probe
@@ -19,10 +20,12 @@ FAST = ["runtime.progress=false", "generation.steps=2"]
 
 @pytest.fixture(scope="module")
 def mixed_run(tmp_path_factory) -> tuple[Path, object]:
-    """Three jobs, the middle one impossible (width 65 is not a multiple of 16)."""
+    """Three jobs, the middle one failing at run time (its LoRA does not fit the model)."""
     work = tmp_path_factory.mktemp("e2e")
-    jobs = "queue.jobs=[{prompt: first job},{prompt: impossible size, width: 65},{prompt: third job, num_frames: 5, fps: 8}]"
-    result = run_vgen(*FAST, jobs, f"hydra.run.dir={work / 'run'}", cwd=work)
+    make_unfitting_lora_file(work / "loras" / "other_model.safetensors")
+    jobs = ("queue.jobs=[{prompt: first job},{prompt: unfitting lora, loras: [other_model]},"
+            "{prompt: third job, num_frames: 5, fps: 8}]")
+    result = run_vgen(*FAST, jobs, f"lora.dirs=[{work / 'loras'}]", f"hydra.run.dir={work / 'run'}", cwd=work)
     return work / "run", result
 
 
@@ -33,7 +36,7 @@ def test_failed_job_gives_error_row_and_nonzero_exit(mixed_run):
     assert [r["status"] for r in rows] == ["success", "error", "success"]
     assert [r["job_index"] for r in rows] == [0, 1, 2]
     assert rows[1]["artifacts"] == []
-    assert rows[1]["error"]["type"] == "ConfigError" and "width" in rows[1]["error"]["message"]
+    assert "other_model.safetensors" in rows[1]["error"]["message"]
 
 
 def test_rows_validate_and_artifacts_match_files(mixed_run):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import read_manifest, run_vgen
+from lora_fixtures import make_unfitting_lora_file
 from vgen.sweep_summary import POINT_RECORD_NAME, SUMMARY_JSONL_NAME, SUMMARY_TABLE_NAME, write_summary
 
 pytestmark = pytest.mark.slow
@@ -79,9 +80,11 @@ def test_point_without_record_is_listed_as_missing(basic_sweep, tmp_path):
 
 def test_failed_point_is_reported_failed(tmp_path):
     """A point whose queue has a failing job exits 1 and shows as failed; the sweep still summarises."""
-    jobs = "queue.jobs=[{prompt: fine},{prompt: bad size, width: 65}]"
+    make_unfitting_lora_file(tmp_path / "loras" / "other_model.safetensors")
+    jobs = "queue.jobs=[{prompt: fine},{prompt: unfitting lora, loras: [other_model]}]"
     result = run_vgen("-m", "generation.seed=1,2", "runtime.progress=false", "generation.steps=2",
-                      "generation.num_frames=5", jobs, f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+                      "generation.num_frames=5", jobs, f"lora.dirs=[{tmp_path / 'loras'}]",
+                      f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
     rows = summary_rows(tmp_path / "sweep")
     assert [(row["status"], row["exit_code"], row["jobs"]) for row in rows] == [

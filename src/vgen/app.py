@@ -77,7 +77,7 @@ def main() -> None:
     from vgen.resume import resume_in_place_argv
 
     sys.argv[1:] = resume_in_place_argv(sys.argv[1:])
-    launch(hydra_entry)
+    launch(hydra_entry, "vgen")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any, Container, Mapping
 from vgen.config.schema import GenerationConfig
 from vgen.errors import ConfigError
 from vgen.hashing import canonical_json, sha256_hex
+from vgen.job_validation import SEED_LIMIT, validate_job_values
 
 GENERATION_KEYS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
 _KEY_TYPES = {"int": int, "float": (int, float), "str": str}
@@ -63,10 +64,13 @@ def read_prompts_file(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise ConfigError(f"queue.prompts_file: file not found: {path}")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    if suffix not in (".txt", ".jsonl", ".csv"):
+        raise ConfigError(f"queue.prompts_file: unsupported file type {suffix!r} for {path} (use .txt, .jsonl or .csv)")
+    text = _read_text(path)
     if suffix == ".txt":
-        return [{"prompt": line.strip()} for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    if suffix == ".jsonl":
+        prompts = (line.strip() for line in text.splitlines())
+        jobs = [{"prompt": prompt} for prompt in prompts if prompt and not prompt.startswith("#")]
+    elif suffix == ".jsonl":
         jobs = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -75,11 +79,29 @@ def read_prompts_file(path: str | Path) -> list[dict[str, Any]]:
                 jobs.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"queue.prompts_file: {path}:{number}: invalid JSON ({exc.msg})") from None
-        return jobs
-    if suffix == ".csv":
+    else:
         rows = list(csv.DictReader(text.splitlines()))
-        return [_coerce_csv_row(row, f"{path}:{number}") for number, row in enumerate(rows, start=2)]
-    raise ConfigError(f"queue.prompts_file: unsupported file type {suffix!r} for {path} (use .txt, .jsonl or .csv)")
+        jobs = [_coerce_csv_row(row, f"{path}:{number}") for number, row in enumerate(rows, start=2)]
+    if not jobs:
+        raise ConfigError(f"queue.prompts_file: {path} holds no jobs (it is empty or only comments and blank lines)")
+    return jobs
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text (a BOM is dropped); a binary or non-UTF-8 file is refused naming its first bad line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"queue.prompts_file: cannot read {path}: {exc.strerror}") from None
+    for number, line in enumerate(data.splitlines(), start=1):
+        if b"\0" in line:
+            raise ConfigError(f"queue.prompts_file: {path}:{number}: NUL byte (a binary file, not text)")
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad_byte = f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+            raise ConfigError(f"queue.prompts_file: {path}:{number}: not UTF-8 text ({bad_byte})") from None
+    return data.decode("utf-8-sig")
 
 
 def _coerce_csv_row(row: Mapping[str, str], where: str) -> dict[str, Any]:
@@ -109,8 +131,10 @@ def unique_job_id(job_id: str, taken: Container[str]) -> str:
     return candidate
 
 
-def job_settings(job: Mapping[str, Any], generation_defaults: Mapping[str, Any], where: str) -> tuple[dict, int]:
-    """``(settings, repeats)`` of one raw job: its keys validated and laid over the defaults."""
+def job_settings(
+    job: Mapping[str, Any], generation_defaults: Mapping[str, Any], where: str, model_cfg: Any
+) -> tuple[dict, int]:
+    """``(settings, repeats)`` of one raw job: its keys laid over the defaults, all checked against the model."""
     job = validate_job_keys(job, where)
     repeats = job.pop("repeats", 1)
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
@@ -118,24 +142,28 @@ def job_settings(job: Mapping[str, Any], generation_defaults: Mapping[str, Any],
     settings = {**generation_defaults, **job}
     if not str(settings.get("prompt", "")).strip():
         raise ConfigError(f"{where}.prompt: empty prompt")
+    validate_job_values(settings, model_cfg, where, own_keys=job)
     return settings, repeats
 
 
-def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any]) -> list[JobSpec]:
-    """Resolve every job of the queue (``queue.jobs`` then ``queue.prompts_file``), with repeats."""
+def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any], model_cfg: Any) -> list[JobSpec]:
+    """Resolve every job of the queue (``queue.jobs`` then ``queue.prompts_file``, else ``queue.default_jobs``)."""
     raw_jobs = [(f"queue.jobs[{i}]", job) for i, job in enumerate(queue_cfg.jobs or [])]
     if queue_cfg.prompts_file:
         raw_jobs += [(f"{queue_cfg.prompts_file}[{i}]", job) for i, job in enumerate(read_prompts_file(queue_cfg.prompts_file))]
+    if not raw_jobs:
+        raw_jobs = [(f"queue.default_jobs[{i}]", job) for i, job in enumerate(queue_cfg.default_jobs or [])]
     if queue_cfg.repeats < 1:
         raise ConfigError(f"queue.repeats: must be >= 1, got {queue_cfg.repeats}")
     specs: list[JobSpec] = []
     taken: set[str] = set()
     for where, raw in raw_jobs:
-        settings, repeats = job_settings(raw, generation_defaults, where)
+        settings, repeats = job_settings(raw, generation_defaults, where, model_cfg)
         for repeat in range(repeats * queue_cfg.repeats):
             resolved = dict(settings)
             if repeat and resolved["seed"] != -1:
-                resolved["seed"] = resolved["seed"] + repeat  # repeats of a fixed seed give distinct videos
+                # Repeats of a fixed seed give distinct videos; the seed stays below 2**32.
+                resolved["seed"] = (resolved["seed"] + repeat) % SEED_LIMIT
             job_id = unique_job_id(job_id_for(resolved, repeat), taken)
             taken.add(job_id)
             specs.append(JobSpec(index=len(specs), job_id=job_id, settings=resolved, repeat_index=repeat))

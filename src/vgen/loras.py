@@ -6,12 +6,20 @@ groups and overrides. No model is loaded.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hydra import compose, initialize_config_dir
+    parser = argparse.ArgumentParser(prog="python -m vgen.loras", description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="config overrides as for vgen, e.g. lora.dirs=[my/loras]")
+    args = parser.parse_args(argv)
 
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from vgen.cli import EXIT_BAD_INPUT, setup_error_line
     from vgen.config.locate import config_dir
     from vgen.config.schema import register_schemas
     from vgen.errors import VgenError
@@ -20,9 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     register_schemas()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose("config", overrides=list(sys.argv[1:] if argv is None else argv))
+            cfg = compose("config", overrides=args.overrides)
         manager = LoRAInjectionManager()
         library = manager.hydrate(cfg.lora, cfg.model.family)
+    except (HydraException, OmegaConfBaseException) as error:
+        print(f"error: {setup_error_line(error)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except VgenError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

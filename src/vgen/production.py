@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from vgen import __version__
+from vgen.config.schema import VgenConfig, unknown_keys
 from vgen.devices import validate_runtime
 from vgen.errors import ConfigError
 from vgen.jobs import JobSpec, expand_jobs
@@ -26,7 +27,7 @@ from vgen.manifest import ManifestLog, ManifestRecorder, build_row
 from vgen.output_key import output_key, output_recipe
 from vgen.pipeline_cache import PipelineKey
 from vgen.resident import RESIDENT, ResidentModels
-from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, check_job_shape, draw_seed
+from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, draw_seed
 
 log = logging.getLogger(__name__)
 VIDEO_SUBDIR = "videos"
@@ -69,17 +70,20 @@ class ProductionManager:
 
     def jobs(self) -> list[JobSpec]:
         queue = SimpleNamespace(**OmegaConf.to_container(self.cfg.queue, resolve=True))
-        return expand_jobs(queue, self.generation_defaults())
+        return expand_jobs(queue, self.generation_defaults(), self.cfg.model)
 
     def validate(self, jobs: Sequence[JobSpec]) -> None:
         """Everything checkable before a model loads (no torch import), including each job's LoRAs."""
+        from vgen.enhancer.checkpoints import check_checkpoints
         from vgen.enhancer.settings import validate_enhancer_config
         from vgen.media.context import validate_output_config
 
+        if unknown := unknown_keys(self.cfg, VgenConfig):
+            raise ConfigError(f"{unknown[0]}: unknown config key (added by a '+' override?); vgen has no such setting")
         validate_runtime(self.cfg.runtime)
         self.metadata_state()
         validate_output_config(self.cfg.output)
-        validate_enhancer_config(self.cfg.enhancer)
+        check_checkpoints(validate_enhancer_config(self.cfg.enhancer))
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         for job in jobs:
@@ -168,7 +172,6 @@ class ProductionManager:
         on_prompt_enhanced: Callable[[str, str], None] | None = None,
     ) -> GenerationResult:
         """Enhance the prompt, activate the job's LoRAs and run the pipeline (no file I/O here)."""
-        check_job_shape(job.settings, self.cfg.model)
         recipe = self.job_output_recipe(job)  # before the LoRA files are read for activation
         started = time.perf_counter()
         enhancement = self.enhancer.enhance(self.cfg.enhancer, job.prompt, task=self.cfg.model.task,

@@ -20,7 +20,7 @@ from vgen.jobs import JobSpec, job_id_for, job_settings
 from vgen.production import ProductionManager
 from vgen.progress import QueueProgress
 from vgen.queue_state import QueueStateTracker
-from vgen.runtime import GenerationResult, check_job_shape
+from vgen.runtime import GenerationResult
 from vgen.signals import exit_code_for
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,7 @@ class QueueController:
         """Validate ``job_keys`` like a queue job and append it; ConfigError names the bad key."""
         if "repeats" in job_keys:
             raise ConfigError("enqueue.job.repeats: not supported here; enqueue the job several times")
-        settings, _ = job_settings(job_keys, self.manager.generation_defaults(), "enqueue.job")
-        check_job_shape(settings, self.manager.cfg.model)
+        settings, _ = job_settings(job_keys, self.manager.generation_defaults(), "enqueue.job", self.manager.cfg.model)
         job_id = self.state.unique_job_id(job_id_for(settings, 0))
         spec = JobSpec(index=self.state.next_index(), job_id=job_id, settings=settings)
         try:

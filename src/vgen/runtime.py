@@ -5,9 +5,8 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
-from vgen.errors import ConfigError
 from vgen.jobs import JobSpec
 
 # A step hook sees diffusers' callback arguments; it may pause, abort or change adapter weights.
@@ -24,25 +23,6 @@ class GenerationResult:
     adapter_payloads: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     output_recipe: dict[str, Any] | None = None  # see vgen.output_key; set by ProductionManager.run_generation
-
-
-def check_job_shape(settings: Mapping[str, Any], model_cfg) -> None:
-    """Sizes the model can actually produce; raised per job so the rest of the queue still runs."""
-    for key in ("height", "width"):
-        value = settings[key]
-        if value <= 0 or value % model_cfg.size_multiple:
-            raise ConfigError(
-                f"job.{key}={value}: model {model_cfg.name} needs a positive multiple of {model_cfg.size_multiple}"
-            )
-    frames = settings["num_frames"]
-    if frames < 1 or (frames - 1) % model_cfg.frame_multiple:
-        raise ConfigError(
-            f"job.num_frames={frames}: model {model_cfg.name} needs {model_cfg.frame_multiple}*k+1 frames (e.g. 5, 9, 17, 81)"
-        )
-    if settings["steps"] < 1:
-        raise ConfigError(f"job.steps={settings['steps']}: must be >= 1")
-    if settings["fps"] <= 0:
-        raise ConfigError(f"job.fps={settings['fps']}: must be > 0")
 
 
 def draw_seed(requested: int) -> int:

@@ -7,8 +7,10 @@ fails when Hydra composes the config, naming the key.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -138,6 +140,7 @@ class EnhancerConfig:
 class QueueConfig:
     jobs: List[Any] = field(default_factory=list)
     prompts_file: Optional[str] = None
+    default_jobs: List[Any] = field(default_factory=list)  # run only when jobs and prompts_file give none
     repeats: int = 1
     on_error: str = "continue"
     resume: bool = False
@@ -183,3 +186,15 @@ def register_schemas() -> None:
     store.store(name="vgen_schema", node=VgenConfig)
     for group, schema in GROUP_SCHEMAS.items():
         store.store(group=group, name=f"base_{group}", node=schema)
+
+
+def unknown_keys(cfg: Mapping[str, Any], schema: type, prefix: str = "") -> list[str]:
+    """Dotted keys of ``cfg`` that ``schema`` lacks: ``+key=value`` overrides add them past Hydra's checks."""
+    hints = typing.get_type_hints(schema)
+    unknown = []
+    for key in cfg:
+        if key not in hints:
+            unknown.append(f"{prefix}{key}")
+        elif dataclasses.is_dataclass(hints[key]) and isinstance(cfg[key], Mapping):
+            unknown += unknown_keys(cfg[key], hints[key], f"{prefix}{key}.")
+    return unknown

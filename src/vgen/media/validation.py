@@ -76,6 +76,10 @@ def validate_settings(settings: OutputConfig) -> None:
     _check_range("quality", settings.quality, codec.quality_range, settings.codec)
     if settings.preset is not None and codec.preset_flag is None:
         raise ConfigError(f"output.preset: codec {settings.codec} takes no preset (set it to null)")
+    if settings.preset is not None and str(settings.preset) not in codec.presets:
+        raise ConfigError(
+            f"output.preset={settings.preset!r} is not a {settings.codec} preset (one of: {', '.join(codec.presets)})"
+        )
     if settings.profile is not None and codec.profile_flag is None:
         raise ConfigError(f"output.profile: codec {settings.codec} takes no profile (set it to null)")
     if settings.fps is not None and not settings.fps > 0:
