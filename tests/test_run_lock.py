@@ -63,7 +63,7 @@ def test_matte_on_a_busy_run_dir_exits_2_before_hydra_starts(tmp_path):
         result = run_vgen(f"hydra.run.dir={tmp_path / 'run'}", "input.video=clip.mp4", "input.mask=mask.png",
                           module="vgen.matte", cwd=tmp_path)
         assert result.returncode == 2
-        assert result.stderr.strip() == (f"Error: run dir {tmp_path / 'run'} is in use by another vgen process "
+        assert result.stderr.strip() == (f"vgen.matte: error: run dir {tmp_path / 'run'} is in use by another vgen process "
                                          f"(pid {holder.pid}); wait for it to end or choose another hydra.run.dir")
         assert sorted(path.name for path in (tmp_path / "run").iterdir()) == [LOCK_NAME]
     finally:

@@ -39,7 +39,7 @@ def hold_run_dir(run_dir: str | os.PathLike) -> Iterator[None]:
         run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
-        raise ConfigError(f"run dir {run_dir}: cannot create its lock file ({error.strerror})") from None
+        raise ConfigError(f"cannot create or write the run dir ({error.filename or run_dir}): {error.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
