@@ -1,0 +1,61 @@
+"""``report.png``: the posters in one image with short captions, for terminals, chat and papers."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+TILE_W, TILE_H, CAPTION_H, PAD = 200, 112, 30, 6
+MAX_COLUMNS = 8
+BAD_FILL = (198, 40, 40)
+
+
+@dataclass
+class Tile:
+    poster: Path | None  # None: nothing to show (a failed job, a file without a poster)
+    caption: str
+    failed: bool
+
+
+def fit_caption(draw, text: str, font, width: int) -> str:
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def write_contact_sheet(tiles: list[Tile], target: Path, columns: int | None = None) -> Path | None:
+    """Draw the tiles in a grid (``columns`` wide; default up to 8) and write ``target`` atomically."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if not tiles:
+        return None
+    columns = columns or min(MAX_COLUMNS, len(tiles))
+    rows = -(-len(tiles) // columns)
+    cell_w, cell_h = TILE_W + PAD, TILE_H + CAPTION_H + PAD
+    sheet = Image.new("RGB", (columns * cell_w + PAD, rows * cell_h + PAD), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=11)
+    for index, tile in enumerate(tiles):
+        x = PAD + (index % columns) * cell_w
+        y = PAD + (index // columns) * cell_h
+        if tile.poster is not None and tile.poster.is_file():
+            with Image.open(tile.poster) as poster:
+                poster = poster.convert("RGB")
+                poster.thumbnail((TILE_W, TILE_H))
+                sheet.paste(poster, (x + (TILE_W - poster.width) // 2, y + (TILE_H - poster.height) // 2))
+        else:
+            draw.rectangle((x, y, x + TILE_W - 1, y + TILE_H - 1), fill=(253, 236, 236) if tile.failed else (230, 230, 230))
+            draw.text((x + 8, y + TILE_H // 2 - 7), "failed" if tile.failed else "no poster",
+                      fill=BAD_FILL if tile.failed else (90, 90, 90), font=font)
+        if tile.failed:
+            draw.rectangle((x - 2, y - 2, x + TILE_W + 1, y + TILE_H + CAPTION_H - 2), outline=BAD_FILL, width=2)
+        for line_index, line in enumerate(tile.caption.split("\n")[:2]):
+            draw.text((x + 2, y + TILE_H + 2 + line_index * 13), fit_caption(draw, line, font, TILE_W - 4),
+                      fill=BAD_FILL if tile.failed and line_index else (30, 30, 30), font=font)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    sheet.save(partial, format="PNG", compress_level=3)
+    os.replace(partial, target)
+    return target
