@@ -64,7 +64,9 @@ def plan_media(source: ReportSource, previews: bool) -> tuple[list[list[MediaVie
                 tasks.append(task)
             poster = relative_url(task.target, source.directory) if task else None
             entry_posters.append(task.target if task else None)
-            view = MediaView(kind, href, src=href, poster=poster, asset_files=(task and task.target,))
+            size = artifact.get("width"), artifact.get("height")
+            aspect = f"{size[0]} / {size[1]}" if all(size) else None
+            view = MediaView(kind, href, src=href, poster=poster, asset_files=(task and task.target,), aspect=aspect)
             if kind == "video":
                 problem = playback_problem(artifact)
                 if problem and previews:

@@ -25,13 +25,14 @@ PREVIEW_WIDTH = 480
 # What Chromium decodes: per container, the codec families it plays (h264 only as 8-bit 4:2:0).
 PLAYABLE = {"mp4": {"h264", "vp9", "av1"}, "webm": {"vp8", "vp9", "av1"}}
 H264_PLAYABLE_PIX_FMTS = {"yuv420p", "yuvj420p", None}
+CODEC_NAMES = {"hevc": "h265 (hevc)", "prores": "ProRes", "ffv1": "FFV1"}
 
 
 def playback_problem(artifact: dict[str, Any]) -> str | None:
     """Why a browser cannot play this video artifact, or None when it can."""
     container, codec = artifact.get("container"), artifact.get("codec")
     if codec not in PLAYABLE.get(container, ()):
-        return f"browsers do not play {codec} in .{container}"
+        return f"browsers do not play {CODEC_NAMES.get(codec, codec)} in .{container}"
     pix_fmt = (artifact.get("extra") or {}).get("pix_fmt")
     if codec == "h264" and pix_fmt not in H264_PLAYABLE_PIX_FMTS:
         return f"browsers do not play h264 with pixel format {pix_fmt}"

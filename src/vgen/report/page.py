@@ -23,6 +23,7 @@ class MediaView:
     poster: str | None = None
     note: str | None = None  # why a video shows only its poster, or that a preview plays
     asset_files: tuple = ()  # report_assets files the view links to (poster, preview)
+    aspect: str | None = None  # "W / H": the box keeps its shape before anything has loaded
 
     def drop_failed(self, failed: set) -> None:
         """Forget assets ffmpeg could not make (the view falls back to a link or the poster)."""
@@ -76,7 +77,9 @@ def render_media(view: MediaView) -> str:
     if view.kind == "video" and view.src:
         poster = f' data-poster="{attr(view.poster)}"' if view.poster else ""
         note = f'<p class="note">{escape(view.note)}</p>' if view.note else ""
-        return (f'<video controls loop muted playsinline preload="none" src="{attr(view.src)}"{poster}></video>'
+        style = f' style="aspect-ratio: {view.aspect}"' if view.aspect else ""
+        return (f'<video controls loop muted playsinline preload="none" src="{attr(view.src)}"{poster}{style}>'
+                "</video>"
                 f'{note}')
     if view.kind in ("video", "image") and view.poster:
         note = f'<p class="note">{escape(view.note)}</p>' if view.note else ""
