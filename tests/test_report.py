@@ -78,7 +78,8 @@ def test_compare_data_keeps_only_keys_that_vary_with_the_diff_module_semantics()
     data = compare_data([entry(3.0, 1), entry(5.0, 1), entry(3.0, 2, {"lora": {"loras": [{"name": "x"}]}})])
     # run_dir differs by construction (vgen.diff leaves it out); steps and prompt never differ.
     assert data["keys"] == ["generation.guidance_scale", "job.guidance_scale", "job.seed", "lora.loras[0].name"]
-    assert data["values"]["e1"] == {"generation.guidance_scale": 5.0, "job.guidance_scale": 5.0, "job.seed": 1}
+    assert data["values"]["e1"] == {"generation.guidance_scale": "5.0", "job.guidance_scale": "5.0", "job.seed": "1"}
+    assert data["values"]["e2"]["lora.loras[0].name"] == '"x"' and "lora.loras[0].name" not in data["values"]["e0"]
     assert data["absent"] == "<absent>"
 
 

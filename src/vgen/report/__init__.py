@@ -17,7 +17,7 @@ from urllib.parse import quote
 from vgen.diff import ABSENT, comparable_config, flatten
 from vgen.report.assets import ASSETS_DIR_NAME, make_assets, playback_problem, poster_task, preview_task
 from vgen.report.collect import Entry, ReportSource, collect
-from vgen.report.contact_sheet import Tile, write_contact_sheet
+from vgen.report.contact_sheet import MAX_COLUMNS, Tile, write_contact_sheet
 from vgen.report.layout import grid_sections
 from vgen.report.page import MediaView, coords_text, prompts, render_page
 
@@ -34,12 +34,13 @@ def compare_data(entries: list[Entry]) -> dict[str, Any]:
     """Per entry, its flattened config (as ``vgen.diff`` compares runs) plus its resolved job, kept
     only for the keys whose values are not the same in every entry: the compare view lists those
     that differ between the two chosen entries."""
-    flat = [flatten({**comparable_config(entry.config), "job": entry.job}) for entry in entries]
+    flat = [{key: json.dumps(value, ensure_ascii=False, default=str)  # shown as JSON, as Python wrote it
+             for key, value in flatten({**comparable_config(entry.config), "job": entry.job}).items()}
+            for entry in entries]
     keys: dict[str, None] = {}
     for mapping in flat:
         keys.update(dict.fromkeys(mapping))
-    varying = [key for key in sorted(keys)
-               if len({json.dumps(mapping.get(key, ABSENT), sort_keys=True, default=str) for mapping in flat}) > 1]
+    varying = [key for key in sorted(keys) if len({mapping.get(key, ABSENT) for mapping in flat}) > 1]
     values = {f"e{index}": {key: mapping[key] for key in varying if key in mapping} for index, mapping in enumerate(flat)}
     return {"absent": ABSENT, "keys": varying, "values": values}
 
@@ -88,12 +89,23 @@ def contact_tiles(source: ReportSource, order: list[int], posters: list[list[Pat
     tiles = []
     for index in order:
         entry = source.entries[index]
-        first = coords_text({key: entry.coords[key] for key in (a.key for a in source.axes) if key in entry.coords})
+        # Short keys ("seed=1 guidance_scale=3"): captions are a tile wide.
+        first = " ".join(f"{axis.key.rsplit('.', 1)[-1]}={entry.coords[axis.key]}"
+                         for axis in source.axes if axis.key in entry.coords)
         prompt = prompts(entry)[0]
         caption = f"{first or prompt}\n{entry.status}" + (f" · {prompt}" if first else "")
         poster = next((p for p in posters[index] if p is not None), None)
         tiles.append(Tile(poster, caption, entry.status != "success"))
     return tiles
+
+
+def sheet_columns(sections: list) -> int | None:
+    """The contact sheet follows a single grid (its columns x entries per cell) when that fits."""
+    if len(sections) != 1 or not sections[0].is_grid:
+        return None
+    per_cell = max(len(cell.entries) for cell in sections[0].cells) or 1
+    columns = len(sections[0].cols.values) * per_cell
+    return columns if columns <= MAX_COLUMNS else None
 
 
 def write_atomic(target: Path, text: str) -> None:
@@ -114,7 +126,8 @@ def write_report(directory: str | Path, *, previews: bool = False, contact_sheet
     order = [index for section in sections for cell in section.cells for index in cell.entries]
     sheet = None
     if contact_sheet:
-        sheet = write_contact_sheet(contact_tiles(source, order, posters), source.directory / CONTACT_SHEET_NAME)
+        sheet = write_contact_sheet(contact_tiles(source, order, posters), source.directory / CONTACT_SHEET_NAME,
+                                    columns=sheet_columns(sections))
     page = source.directory / REPORT_HTML_NAME
     html = render_page(source, sections, views, compare_data(source.entries), sheet and sheet.name)
     write_atomic(page, html)

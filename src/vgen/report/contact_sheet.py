@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,12 @@ def fit_caption(draw, text: str, font, width: int) -> str:
 
 
 def write_contact_sheet(tiles: list[Tile], target: Path, columns: int | None = None) -> Path | None:
-    """Draw the tiles in a grid (``columns`` wide; default up to 8) and write ``target`` atomically."""
-    from PIL import Image, ImageDraw, ImageFont
+    """Draw the tiles in a grid (``columns`` wide; default about 16:9, at most 8) and write ``target`` atomically."""
+    from PIL import Image, ImageDraw, ImageFont, ImageOps
 
     if not tiles:
         return None
-    columns = columns or min(MAX_COLUMNS, len(tiles))
+    columns = columns or max(1, min(MAX_COLUMNS, len(tiles), round(math.sqrt(len(tiles) * 2.5))))
     rows = -(-len(tiles) // columns)
     cell_w, cell_h = TILE_W + PAD, TILE_H + CAPTION_H + PAD
     sheet = Image.new("RGB", (columns * cell_w + PAD, rows * cell_h + PAD), "white")
@@ -43,8 +44,7 @@ def write_contact_sheet(tiles: list[Tile], target: Path, columns: int | None = N
         y = PAD + (index // columns) * cell_h
         if tile.poster is not None and tile.poster.is_file():
             with Image.open(tile.poster) as poster:
-                poster = poster.convert("RGB")
-                poster.thumbnail((TILE_W, TILE_H))
+                poster = ImageOps.contain(poster.convert("RGB"), (TILE_W, TILE_H))  # small posters grow too
                 sheet.paste(poster, (x + (TILE_W - poster.width) // 2, y + (TILE_H - poster.height) // 2))
         else:
             draw.rectangle((x, y, x + TILE_W - 1, y + TILE_H - 1), fill=(253, 236, 236) if tile.failed else (230, 230, 230))

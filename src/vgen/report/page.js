@@ -46,7 +46,7 @@
   const panel = document.getElementById("compare");
   let picked = [];
   const absent = data.absent;
-  const valueOf = (id, key) => (key in data.values[id] ? JSON.stringify(data.values[id][key]) : absent);
+  const valueOf = (id, key) => (key in data.values[id] ? data.values[id][key] : absent);
   function renderCompare() {
     const sides = panel.querySelector(".sides");
     const body = panel.querySelector("tbody");
