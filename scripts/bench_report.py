@@ -97,9 +97,11 @@ def time_report(sweep: Path) -> dict[str, float]:
 PAGE_FACTS = """
 const nav = performance.getEntriesByType("navigation")[0];
 const videos = Array.from(document.querySelectorAll("main video"));
+const images = Array.from(document.querySelectorAll("main img"));
 return {dom_content_loaded_ms: Math.round(nav.domContentLoadedEventEnd), load_ms: Math.round(nav.loadEventEnd),
-        cells: document.querySelectorAll(".cell").length, videos: videos.length,
-        posters_set: videos.filter((v) => v.getAttribute("poster")).length,
+        cells: document.querySelectorAll(".cell").length,
+        video_elements_made: videos.length, placeholders_left: document.querySelectorAll("main .player").length,
+        posters_fetched: images.filter((i) => i.complete && i.naturalWidth > 0).length + videos.filter((v) => v.poster).length,
         videos_loading: videos.filter((v) => v.readyState > 0 || v.networkState === 2).length};
 """
 

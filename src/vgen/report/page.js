@@ -3,18 +3,30 @@
   "use strict";
   const data = JSON.parse(document.getElementById("compare-data").textContent);
 
-  // Posters load when their cell comes near the viewport; videos load only when played (preload="none").
-  const videos = document.querySelectorAll("video[data-poster]");
-  const showPoster = (video) => { video.poster = video.dataset.poster; video.removeAttribute("data-poster"); };
+  // Each video is a placeholder (its poster) until it comes near the viewport; then it becomes a
+  // <video> that still loads nothing until played (preload="none"). 500 <video controls> elements
+  // would take seconds to lay out.
+  function makeVideo(player) {
+    const video = document.createElement("video");
+    for (const name of ["controls", "loop", "muted", "playsinline"]) video.setAttribute(name, "");
+    video.muted = true;
+    video.preload = "none";
+    if (player.dataset.poster) video.poster = player.dataset.poster;
+    video.style.aspectRatio = player.style.aspectRatio;
+    video.src = player.dataset.src;
+    player.replaceWith(video);
+    return video;
+  }
+  const players = document.querySelectorAll("main .player");
   if ("IntersectionObserver" in window) {
     const observer = new IntersectionObserver((seen) => {
       for (const item of seen) {
-        if (item.isIntersecting) { showPoster(item.target); observer.unobserve(item.target); }
+        if (item.isIntersecting) { observer.unobserve(item.target); makeVideo(item.target); }
       }
-    }, { rootMargin: "300px" });
-    videos.forEach((video) => observer.observe(video));
+    }, { rootMargin: "600px" });
+    players.forEach((player) => observer.observe(player));
   } else {
-    videos.forEach(showPoster);
+    players.forEach(makeVideo);
   }
 
   // Filters: by status and by text in the prompts.
@@ -62,7 +74,7 @@
       copy.removeAttribute("id");
       copy.hidden = false;
       copy.querySelector(".pick").remove();
-      copy.querySelectorAll("video[data-poster]").forEach(showPoster);
+      copy.querySelectorAll(".player").forEach(makeVideo);
       side.append(title, copy);
       sides.append(side);
     }

@@ -74,22 +74,23 @@ def entry_label(entry: Entry, axes_keys: Sequence[str]) -> str:
 
 
 def render_media(view: MediaView) -> str:
+    note = f'<p class="note">{escape(view.note)}</p>' if view.note else ""
     if view.kind == "video" and view.src:
+        # A placeholder (the poster, linking to the video) that page.js turns into a <video> as it comes
+        # near the viewport: hundreds of <video controls> elements take seconds to lay out.
         poster = f' data-poster="{attr(view.poster)}"' if view.poster else ""
-        note = f'<p class="note">{escape(view.note)}</p>' if view.note else ""
         style = f' style="aspect-ratio: {view.aspect}"' if view.aspect else ""
-        return (f'<video controls loop muted playsinline preload="none" src="{attr(view.src)}"{poster}{style}>'
-                "</video>"
-                f'{note}')
+        image = f'<img loading="lazy" src="{attr(view.poster)}" alt="video">' if view.poster else "video"
+        return (f'<div class="player" data-src="{attr(view.src)}"{poster}{style}>'
+                f'<a href="{attr(view.src)}">{image}</a></div>{note}')
     if view.kind in ("video", "image") and view.poster:
-        note = f'<p class="note">{escape(view.note)}</p>' if view.note else ""
         return (f'<a href="{attr(view.href)}"><img loading="lazy" src="{attr(view.poster)}" alt="{attr(view.kind)}">'
                 f'</a>{note}')
     if view.kind == "audio":
         wave = f'<img loading="lazy" class="wave" src="{attr(view.poster)}" alt="waveform">' if view.poster else ""
         return f'{wave}<audio controls preload="none" src="{attr(view.src or view.href)}"></audio>'
-    note = f" ({escape(view.note)})" if view.note else ""
-    return f'<p class="note"><a href="{attr(view.href)}">{escape(view.href.rsplit("/", 1)[-1])}</a>{note}</p>'
+    link_note = f" ({escape(view.note)})" if view.note else ""
+    return f'<p class="note"><a href="{attr(view.href)}">{escape(view.href.rsplit("/", 1)[-1])}</a>{link_note}</p>'
 
 
 def render_entry(index: int, entry: Entry, views: list[MediaView], label: str) -> str:
