@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-TILE_W, TILE_H, CAPTION_H, PAD = 200, 112, 30, 6
+CAPTION_H, PAD = 30, 6
+TILE_SIZE, SMALL_TILE_SIZE = (200, 112), (128, 72)  # small tiles past SMALL_FROM posters keep big sheets small
+SMALL_FROM = 64
 MAX_COLUMNS = 8
 BAD_FILL = (198, 40, 40)
 
@@ -34,8 +36,9 @@ def write_contact_sheet(tiles: list[Tile], target: Path, columns: int | None = N
     if not tiles:
         return None
     columns = columns or max(1, min(MAX_COLUMNS, len(tiles), round(math.sqrt(len(tiles) * 2.5))))
+    tile_w, tile_h = SMALL_TILE_SIZE if len(tiles) > SMALL_FROM else TILE_SIZE
     rows = -(-len(tiles) // columns)
-    cell_w, cell_h = TILE_W + PAD, TILE_H + CAPTION_H + PAD
+    cell_w, cell_h = tile_w + PAD, tile_h + CAPTION_H + PAD
     sheet = Image.new("RGB", (columns * cell_w + PAD, rows * cell_h + PAD), "white")
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=11)
@@ -44,16 +47,16 @@ def write_contact_sheet(tiles: list[Tile], target: Path, columns: int | None = N
         y = PAD + (index // columns) * cell_h
         if tile.poster is not None and tile.poster.is_file():
             with Image.open(tile.poster) as poster:
-                poster = ImageOps.contain(poster.convert("RGB"), (TILE_W, TILE_H))  # small posters grow too
-                sheet.paste(poster, (x + (TILE_W - poster.width) // 2, y + (TILE_H - poster.height) // 2))
+                poster = ImageOps.contain(poster.convert("RGB"), (tile_w, tile_h))  # small posters grow too
+                sheet.paste(poster, (x + (tile_w - poster.width) // 2, y + (tile_h - poster.height) // 2))
         else:
-            draw.rectangle((x, y, x + TILE_W - 1, y + TILE_H - 1), fill=(253, 236, 236) if tile.failed else (230, 230, 230))
-            draw.text((x + 8, y + TILE_H // 2 - 7), "failed" if tile.failed else "no poster",
+            draw.rectangle((x, y, x + tile_w - 1, y + tile_h - 1), fill=(253, 236, 236) if tile.failed else (230, 230, 230))
+            draw.text((x + 8, y + tile_h // 2 - 7), "failed" if tile.failed else "no poster",
                       fill=BAD_FILL if tile.failed else (90, 90, 90), font=font)
         if tile.failed:
-            draw.rectangle((x - 2, y - 2, x + TILE_W + 1, y + TILE_H + CAPTION_H - 2), outline=BAD_FILL, width=2)
+            draw.rectangle((x - 2, y - 2, x + tile_w + 1, y + tile_h + CAPTION_H - 2), outline=BAD_FILL, width=2)
         for line_index, line in enumerate(tile.caption.split("\n")[:2]):
-            draw.text((x + 2, y + TILE_H + 2 + line_index * 13), fit_caption(draw, line, font, TILE_W - 4),
+            draw.text((x + 2, y + tile_h + 2 + line_index * 13), fit_caption(draw, line, font, tile_w - 4),
                       fill=BAD_FILL if tile.failed and line_index else (30, 30, 30), font=font)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     sheet.save(partial, format="PNG", compress_level=3)
