@@ -106,3 +106,20 @@ def test_sweep_point_without_rows_shows_its_logged_error(tmp_path):
     (entry,) = collect(tmp_path).entries
     assert entry.status == "error" and entry.row is None
     assert entry.error == "job 0 (abc): unknown LoRA 'nope'"
+
+
+def test_automatic_report_failure_is_a_warning_not_a_failed_run(tmp_path, caplog):
+    """The run's results stand without their report: a report.html that cannot be replaced (here a
+    directory is in its way) is logged, and nothing is left half-written."""
+    from types import SimpleNamespace
+
+    from vgen.report import write_report_after_run
+
+    record = {"num": 0, "overrides": ["generation.seed=1"], "status": "error", "error": "boom",
+              "run_dir": str(tmp_path / "0")}
+    (tmp_path / "multirun_summary.jsonl").write_text(json.dumps(record) + "\n")
+    (tmp_path / "report.html").mkdir()
+    write_report_after_run(tmp_path, SimpleNamespace(enabled=True, previews=False))
+    assert any("Report not written for" in message and "IsADirectoryError" in message for message in caplog.messages)
+    assert not list(tmp_path.glob(".report.html.*"))
+    write_report_after_run(tmp_path / "elsewhere", SimpleNamespace(enabled=False, previews=False))  # off: no checks

@@ -89,6 +89,22 @@ def test_rewriting_the_report_reuses_cached_posters(copied_sweep):
     result = subprocess.run([sys.executable, "-m", "vgen.report", str(copied_sweep)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert {path: path.stat().st_mtime_ns for path in (copied_sweep / "report_assets" / "posters").iterdir()} == posters
+    urls = page_urls(copied_sweep / "report.html")  # the copy's own points, not the original's
+    assert urls and not [url for url in urls if url.startswith("..")]
+
+
+def test_a_corrupt_artifact_gets_no_poster_and_the_rest_of_the_report_stands(sweep, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy, ignore=shutil.ignore_patterns("report*"))
+    (broken,) = (copy / "0" / "videos").glob("*.mp4")
+    broken.write_bytes(broken.read_bytes()[:200])  # truncated by another tool after the run
+    result = subprocess.run([sys.executable, "-m", "vgen.report", str(copy)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "report: no poster-video for" in result.stderr and broken.name in result.stderr
+    assert len(list((copy / "report_assets" / "posters").glob("*.jpg"))) == 5
+    assert not [path for path in (copy / "report_assets").rglob("*") if "partial" in path.name]
+    text = (copy / "report.html").read_text()
+    assert f'<div class="player" data-src="0/videos/{broken.name}" style' in text  # no poster, still playable link
 
 
 def test_report_disabled_writes_none(tmp_path):

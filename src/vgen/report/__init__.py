@@ -19,7 +19,7 @@ from vgen.report.assets import ASSETS_DIR_NAME, make_assets, playback_problem, p
 from vgen.report.collect import Entry, ReportSource, collect
 from vgen.report.contact_sheet import MAX_COLUMNS, Tile, write_contact_sheet
 from vgen.report.layout import grid_sections
-from vgen.report.page import MediaView, coords_text, prompts, render_page
+from vgen.report.page import MediaView, prompts, render_page
 
 log = logging.getLogger(__name__)
 REPORT_HTML_NAME = "report.html"
@@ -111,7 +111,10 @@ def sheet_columns(sections: list) -> int | None:
 def write_atomic(target: Path, text: str) -> None:
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     partial.write_text(text, encoding="utf-8")
-    os.replace(partial, target)
+    try:
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def write_report(directory: str | Path, *, previews: bool = False, contact_sheet: bool = True) -> Path:

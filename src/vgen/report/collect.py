@@ -97,9 +97,11 @@ def run_entries(run_dir: Path, coords: dict[str, str]) -> list[Entry]:
 
 
 def point_dir(sweep_dir: Path, record: dict[str, Any]) -> Path:
-    """The point's run dir; a copied sweep dir no longer holds the recorded absolute path."""
+    """The point's run dir: records hold absolute paths, so in a copied (or moved) sweep dir the
+    point's own subdir wins over the recorded path, which may be the original or gone."""
     recorded = Path(record["run_dir"])
-    return recorded if recorded.is_dir() else sweep_dir / recorded.name
+    inside = sweep_dir / recorded.name
+    return inside if inside.is_dir() else recorded
 
 
 def sweep_entries(sweep_dir: Path) -> list[Entry]:

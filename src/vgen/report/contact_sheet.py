@@ -59,6 +59,9 @@ def write_contact_sheet(tiles: list[Tile], target: Path, columns: int | None = N
             draw.text((x + 2, y + tile_h + 2 + line_index * 13), fit_caption(draw, line, font, tile_w - 4),
                       fill=BAD_FILL if tile.failed and line_index else (30, 30, 30), font=font)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    sheet.save(partial, format="PNG", compress_level=3)
-    os.replace(partial, target)
+    try:
+        sheet.save(partial, format="PNG", compress_level=3)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target
