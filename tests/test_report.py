@@ -123,3 +123,22 @@ def test_automatic_report_failure_is_a_warning_not_a_failed_run(tmp_path, caplog
     assert any("Report not written for" in message and "IsADirectoryError" in message for message in caplog.messages)
     assert not list(tmp_path.glob(".report.html.*"))
     write_report_after_run(tmp_path / "elsewhere", SimpleNamespace(enabled=False, previews=False))  # off: no checks
+
+
+def test_queue_grid_keys_of_a_single_run_are_axes(tmp_path):
+    """A run whose queue.grid expands jobs over seed x guidance_scale is laid out as that grid."""
+    import yaml
+
+    (tmp_path / "resolved_config.yaml").write_text(yaml.safe_dump(
+        {"queue": {"grid": {"seed": [1, 2], "guidance_scale": [3.0, 5.0]}}, "generation": {"steps": 4}}, sort_keys=False))
+    rows = [{"job_id": f"{index:016x}", "job_index": index, "status": "success", "artifacts": [],
+             "inputs": {"job": {"seed": seed, "guidance_scale": guidance, "prompt": "p"}}}
+            for index, (seed, guidance) in enumerate((s, g) for s in (1, 2) for g in (3.0, 5.0))]
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "run_history.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    source = collect(tmp_path)
+    assert source.kind == "run"
+    assert source.axes == [Axis("queue.grid.seed", ("1", "2")), Axis("queue.grid.guidance_scale", ("3.0", "5.0"))]
+    (section,) = grid_sections([entry.coords for entry in source.entries], source.axes)
+    assert [(cell.row, cell.col, cell.entries) for cell in section.cells] == [
+        ("1", "3.0", [0]), ("1", "5.0", [1]), ("2", "3.0", [2]), ("2", "5.0", [3])]

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
@@ -190,9 +191,6 @@ def test_browser_shows_the_grid_plays_the_videos_and_compares(browser, copied_sw
     assert [cell.get_attribute("data-row") for cell in cells for _ in cell.find_elements(By.TAG_NAME, "img")] == ["1", "1"]
     WebDriverWait(browser, 20).until(lambda _: all(browser.execute_script(
         "return arguments[0].complete && arguments[0].naturalWidth > 0", image) for image in images))
-    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(ARTIFACTS_DIR / "report_sweep.png"))
-
     # Videos near the viewport (here: all) become <video> elements that load nothing before play;
     # after play() every one has data and no error.
     WebDriverWait(browser, 20).until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "main video")) == 4)
@@ -200,6 +198,9 @@ def test_browser_shows_the_grid_plays_the_videos_and_compares(browser, copied_sw
         "return Array.from(document.querySelectorAll('main video')).map(v => [v.readyState, v.preload, v.muted,"
         " v.loop, v.controls, v.getAttribute('poster').startsWith('report_assets/posters/')])") == [
         [0, "none", True, True, True, True]] * 4
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    time.sleep(1)  # for the picture only: Chromium's media controls show a spinner while they set up
+    browser.save_screenshot(str(ARTIFACTS_DIR / "report_sweep.png"))
     played = browser.execute_async_script(PLAY_ALL)
     assert len(played) == 4 and all(v["readyState"] >= 2 and v["error"] is None for v in played), played
 
