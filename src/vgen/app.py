@@ -63,6 +63,10 @@ def run(cfg: DictConfig) -> int:
         manager.load_pipeline()  # fail fast (exit 2) on a missing checkpoint, before the queue starts
         summary = controller.run()
     log.info("Manifest: %s", manager.manifest.path)
+    if summary.stop_reason in (None, ABORT) and hydra_cfg.mode != RunMode.MULTIRUN:
+        from vgen.report import write_report_after_run
+
+        write_report_after_run(run_dir, cfg.report)  # a sweep gets one report, from its sweep callback
     if summary.stop_reason not in (None, ABORT) and hydra_cfg.mode == RunMode.MULTIRUN:
         raise SystemExit(summary.exit_code)  # a signal stops the whole sweep, not just this point
     return summary.exit_code

@@ -90,10 +90,13 @@ def mapping_differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str,
             for key in keys if flat_a.get(key, ABSENT) != flat_b.get(key, ABSENT)]
 
 
+def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config without the keys that differ between any two runs by construction."""
+    return {key: value for key, value in config.items() if key not in RUN_SPECIFIC_KEYS}
+
+
 def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    a = {key: value for key, value in a.items() if key not in RUN_SPECIFIC_KEYS}
-    b = {key: value for key, value in b.items() if key not in RUN_SPECIFIC_KEYS}
-    return mapping_differences(a, b)
+    return mapping_differences(comparable_config(a), comparable_config(b))
 
 
 # ------------------------------------------------------------------------------- artifact content

@@ -141,3 +141,6 @@ class SweepSummaryCallback(Callback):
         counts = Counter(record["status"] for record in records)
         log.info("Sweep summary (%s): %s", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
                  sweep_dir.resolve() / SUMMARY_TABLE_NAME)
+        from vgen.report import write_report_after_run
+
+        write_report_after_run(sweep_dir, config.report)

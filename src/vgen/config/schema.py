@@ -156,6 +156,14 @@ class ControlConfig:
 
 
 @dataclass
+class ReportConfig:
+    """The report written after every run and sweep (see vgen.report)."""
+
+    enabled: bool = True
+    previews: bool = False  # small h264 previews of videos browsers cannot play (h265, ProRes)
+
+
+@dataclass
 class VgenConfig:
     model: ModelConfig = MISSING
     output: OutputConfig = MISSING
@@ -166,6 +174,7 @@ class VgenConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     dry_run: bool = False
     run_dir: str = MISSING
 
