@@ -1,8 +1,8 @@
 """vgen.report end to end: the report a real sweep writes, opened in headless Chromium over file://.
 
-The sweep is seed (1, 2) x guidance (3, 5) on the tiny model. Its second job asks for as many frames
-as the seed: seed 1 makes a still (an image in the cell), seed 2 asks for 2 frames, which the model
-refuses (a failed job: the red entry). Browser checks need Debian's ``chromium`` and
+The sweep is seed (1, 2) x guidance (3, 5) on the tiny model. Its second job is a still with the
+Wan2GP preset named after the seed: ``p1`` has no LoRAs (an image in the cell), ``p2``'s LoRA fits no
+layer of the model, so that job fails at run time (a failed job: the red entry). Browser checks need Debian's ``chromium`` and
 ``chromium-driver`` (.ci/run installs them); without them the browser tests skip, except in CI.
 """
 
@@ -24,7 +24,7 @@ from vgen.media.probe import probe
 
 pytestmark = pytest.mark.slow
 SWEEP = ["-m", "generation.seed=1,2", "generation.guidance_scale=3,5", "+experiment=tiny_smoke", "runtime.progress=false",
-         'queue.jobs=[{prompt: smoke test one},{prompt: a still frame, num_frames: "${generation.seed}"}]']
+         'queue.jobs=[{prompt: smoke test one},{prompt: a still frame, num_frames: 1, lora_preset: "p${generation.seed}"}]']
 ARTIFACTS_DIR = Path(os.environ.get("VGEN_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
 
 
@@ -47,8 +47,16 @@ def page_urls(page: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
+    import json
+
+    from lora_fixtures import make_unfitting_lora_file
+
     work = tmp_path_factory.mktemp("report-sweep")
-    result = run_vgen(*SWEEP, f"hydra.sweep.dir={work / 'sweep'}", cwd=work, timeout=600)
+    loras = work / "loras"
+    make_unfitting_lora_file(loras / "unfit.safetensors")
+    (loras / "p1.lset").write_text(json.dumps({"loras": [], "loras_mult": ""}))
+    (loras / "p2.lset").write_text(json.dumps({"loras": ["unfit.safetensors"], "loras_mult": "1"}))
+    result = run_vgen(*SWEEP, f"lora.dirs=[{loras}]", f"hydra.sweep.dir={work / 'sweep'}", cwd=work, timeout=600)
     assert result.returncode == 1, result.stderr[-3000:]  # the seed-2 points each have a failed job
     return work / "sweep"
 
@@ -210,7 +218,7 @@ def test_browser_shows_the_grid_plays_the_videos_and_compares(browser, copied_sw
         assert bad == (cell.get_attribute("data-row") == "2")
         if bad:
             error = cell.find_element(By.CSS_SELECTOR, "article.entry.bad .error").text
-            assert "ConfigError: job.num_frames=2: model tiny_wan needs 4*k+1 frames" in error
+            assert "unfit.safetensors: cannot load it" in error and "made for another model size or family" in error
 
     # Filters: by status, then by words in the prompt.
     shown = lambda: [e.get_attribute("id") for e in browser.find_elements(By.CSS_SELECTOR, "article.entry") if e.is_displayed()]
