@@ -130,6 +130,7 @@ def test_summary_exit_codes():
     assert QueueSummary(aborted=1, stop_reason="abort").exit_code == 3
     assert QueueSummary(aborted=1, stop_reason="SIGINT").exit_code == 130
     assert QueueSummary(stop_reason="SIGUSR1").exit_code == 143
+    assert QueueSummary(failed=1, aborted=1, stop_reason="disk full").exit_code == 1
 
 
 # -- controller with a real composed config (no model loaded) --------------------------------------

@@ -74,14 +74,20 @@ class ManifestLog:
     def append(self, row: Mapping[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        data = memoryview(line.encode("utf-8"))
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close
+            end = os.lseek(fd, 0, os.SEEK_END)
             try:
-                handle.write(line)
-                handle.flush()
-                os.fsync(handle.fileno())
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            except OSError:  # e.g. a full disk took part of the line: cut it off, never leave a torn row
+                os.ftruncate(fd, end)
+                raise
+        finally:
+            os.close(fd)
 
     def rows(self) -> list[dict[str, Any]]:
         return list(read_rows(self.path))
