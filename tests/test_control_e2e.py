@@ -15,6 +15,7 @@ import pytest
 from control_helpers import VgenProcess, final_files, jobs_override, temp_files
 from vgen.control.connection import control_file
 from vgen.control.protocol import MAX_LINE_BYTES, encode
+from vgen.control.server import MAX_CONNECTIONS, REQUEST_DEADLINE_S
 
 pytestmark = pytest.mark.slow
 
@@ -163,9 +164,9 @@ def test_slow_and_malformed_clients_get_an_error_reply(vgen_run):
         assert json.loads(reply)["ok"] is False and error in json.loads(reply)["error"], reply
 
     request = b" " * 40 + encode({"token": connection.token, "cmd": "abort"})
-    sent, reply = trickle_until_cut_off(connection, request, interval_s=1.0)
-    assert json.loads(reply) == {"ok": False, "error": "no complete request within 10 s; closing"}
-    assert sent < 40  # cut off before the request was complete: the abort never reached the queue
+    sent, reply = trickle_until_cut_off(connection, request, interval_s=REQUEST_DEADLINE_S / 10)
+    assert json.loads(reply) == {"ok": False, "error": f"no complete request within {REQUEST_DEADLINE_S:g} s; closing"}
+    assert sent < len(request)  # cut off before the request was complete: the abort never reached the queue
     status = run.status()
     assert status["paused"] and status["stopping"] is None and status["counts"]["remaining"] == 1
 
@@ -205,5 +206,5 @@ def test_a_thousand_held_connections_do_not_starve_persistence(vgen_run):
     assert [(row["inputs"]["prompt"], row["status"]) for row in rows] == [("alpha", "success"), ("beta", "success")]
     assert {path.suffix for path in final_files(run.run_dir)} == {".mp4"} and len(final_files(run.run_dir)) == 2
     refused = [reply for reply in replies if b"too many control connections" in reply]
-    assert len(refused) >= 999 - 32 and json.loads(refused[0])["ok"] is False
+    assert len(refused) >= 999 - MAX_CONNECTIONS and json.loads(refused[0])["ok"] is False
     assert "Too many open files" not in run.output()
