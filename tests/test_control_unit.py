@@ -335,13 +335,36 @@ def test_request_deadline_is_total_not_per_byte(controller, tmp_path):
             assert read_line(sock) == {"ok": False, "error": "no complete request within 1 s; closing"}
             assert sock.recv(1) == b""  # closed
         assert sent < 100 and controller.status()["stopping"] is None
-        # A client that sends requests but never reads replies is dropped at the deadline too.
-        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        assert send_command(server.connection, "status")["ok"]
+
+
+def test_a_client_that_never_reads_its_replies_is_dropped_at_the_deadline(controller, tmp_path):
+    """Sending a reply counts against the deadline too: a client cannot park a thread by not reading."""
+    for number in range(20):  # status replies of ~40 KB: the socket buffers fill after a few hundred
+        controller.enqueue({"prompt": f"{number} " + "long prompt " * 170})
+    with ControlServer(controller, tmp_path, request_deadline_s=1.0) as server:
+        request = b'{"token": "' + server.token.encode() + b'", "cmd": "status"}\n'
+        with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            status = b'{"token": "' + server.token.encode() + b'", "cmd": "status"}\n'
-            with pytest.raises(OSError):
-                for _ in range(100000):  # the server stops reading once its replies back up
-                    sock.sendall(status)
+            sock.connect((server.host, server.port))
+            sock.setblocking(False)
+            sent = 0
+            while sent < 10**6:  # until the server stops reading: its replies have backed up behind ours
+                try:
+                    if sock.send(request) < len(request):
+                        break
+                except BlockingIOError:
+                    break
+                sent += 1
+            time.sleep(3 * server.request_deadline_s)  # not reading, for longer than the deadline
+            sock.settimeout(30)
+            replies = 0
+            try:
+                while chunk := sock.recv(1 << 20):  # until the server closes the connection
+                    replies += chunk.count(b"\n")
+            except ConnectionResetError:
+                pass
+        assert replies < sent  # the server gave up on this client instead of waiting for it to read
         assert send_command(server.connection, "status")["ok"]
 
 
