@@ -308,15 +308,18 @@ def test_every_request_gets_a_reply_and_the_connection_lives_on(controller, tmp_
         token = server.connection.token.encode()
         with socket.create_connection((server.host, server.port), timeout=10) as sock:
             stream = sock.makefile("rwb")
-            for line in (b'{"token": "\\ud800", "cmd": "status"}', b'{"token": "' + token + b'", "n": ' + b"9" * 5000 + b"}",
-                         b"[" * 30000 + b"]" * 30000, b'{"token": "' + token + b'", "cmd": "enqueue", "job": {"\\udc80": 1}}'):
+            for line in (b'{"token": "\\ud800", "cmd": "status"}',
+                         b'{"token": "' + token + b'", "n": ' + b"9" * 5000 + b"}",
+                         b"[" * 30000 + b"]" * 30000,
+                         b'{"token": "' + token + b'", "cmd": "enqueue", "job": {"\\udc80": 1}}'):
                 stream.write(line + b"\n")
                 stream.flush()
                 assert json.loads(stream.readline())["ok"] is False
             monkeypatch.setattr(controller, "status", lambda: 1 / 0)  # a fault no request can trigger today
             stream.write(b'{"token": "' + token + b'", "cmd": "status"}\n')
             stream.flush()
-            assert json.loads(stream.readline()) == {"ok": False, "error": "request failed: ZeroDivisionError: division by zero"}
+            assert json.loads(stream.readline()) == {"ok": False,
+                                                     "error": "request failed: ZeroDivisionError: division by zero"}
             monkeypatch.undo()
             stream.write(b'{"token": "' + token + b'", "cmd": "status"}\n')
             stream.flush()
