@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -24,15 +25,21 @@ def jobs_override(*jobs: tuple[str, int]) -> str:
     return "queue.jobs=[" + ",".join(f"{{prompt:{prompt},steps:{steps}}}" for prompt, steps in jobs) + "]"
 
 
+def open_files_limit(limit: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that runs the child under ``ulimit -n limit`` (a common default is 1024)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
 class VgenProcess:
-    def __init__(self, run_dir: Path, *overrides: str, control: bool = True) -> None:
+    def __init__(self, run_dir: Path, *overrides: str, control: bool = True, max_open_files: int | None = None) -> None:
         self.run_dir = run_dir
         self.log_path = run_dir.parent / f"{run_dir.name}-{time.monotonic_ns()}.log"
         args = [*FAST_JOB_OVERRIDES, f"hydra.run.dir={run_dir}", *(["control.enabled=true"] if control else []),
                 *overrides]
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "vgen", *args], stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                     env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                     preexec_fn=open_files_limit(max_open_files) if max_open_files else None)
         self.connection: Connection | None = None
 
     def output(self) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import resource
+import select
 import socket
 import stat
 import time
@@ -12,7 +14,8 @@ import pytest
 
 from control_helpers import VgenProcess, final_files, jobs_override, temp_files
 from vgen.control.connection import control_file
-from vgen.control.protocol import MAX_LINE_BYTES
+from vgen.control.protocol import MAX_LINE_BYTES, encode
+from vgen.control.server import MAX_CONNECTIONS, REQUEST_DEADLINE_S
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +24,8 @@ pytestmark = pytest.mark.slow
 def vgen_run(tmp_path):
     started: list[VgenProcess] = []
 
-    def start(*overrides: str, control: bool = True) -> VgenProcess:
-        process = VgenProcess(tmp_path / "run", *overrides, control=control)
+    def start(*overrides: str, **options) -> VgenProcess:
+        process = VgenProcess(tmp_path / "run", *overrides, **options)
         started.append(process)
         return process
 
@@ -120,3 +123,89 @@ def test_abort_stops_current_job_and_the_queue(vgen_run):
     assert rows[0]["artifacts"] == [] and rows[0]["error"]["type"] == "JobAborted"
     assert final_files(run.run_dir) == set() and temp_files(run.run_dir) == []
     assert not control_file(run.run_dir).exists()
+
+
+def refused_requests(token: str) -> list[tuple[bytes, str]]:
+    """Requests the protocol refuses, each with the error it gets; the first four used to kill their
+    connection's thread without any reply."""
+    return [
+        (b'{"token": "\\ud800", "cmd": "status"}\n', "lone surrogate"),
+        (json.dumps({"token": token, "cmd": "enqueue", "job": {"prompt": "x", "seed": 0}}).encode()
+         .replace(b'"seed": 0', b'"seed": ' + b"7" * 5000) + b"\n", "integer string conversion"),
+        (b"[" * 30000 + b"]" * 30000 + b"\n", "nested deeper"),
+        (json.dumps({"token": token, "cmd": "enqueue", "job": {"prompt": "x"}}).encode().replace(b'"x"', b'"\\udfff"')
+         + b"\n", "lone surrogate"),
+        (json.dumps({"token": token, "cmd": "enqueue", "job": {"prompt": "x", "opts": json.loads("[" * 16 + "]" * 16)}})
+         .encode() + b"\n", "nested deeper"),
+        (json.dumps({"token": token, "cmd": "enqueue"}).encode()[:-1] + b', "job": {"prompt": "x", "seed": NaN}}\n',
+         "NaN"),
+    ]
+
+
+def trickle_until_cut_off(connection, payload: bytes, interval_s: float) -> tuple[int, bytes]:
+    """Send ``payload`` one byte per ``interval_s`` until the server answers or closes; (bytes sent, reply)."""
+    with socket.create_connection((connection.host, connection.port), timeout=10) as sock:
+        for sent, byte in enumerate(payload):
+            if select.select([sock], [], [], interval_s)[0]:
+                return sent, sock.makefile("rb").readline()
+            sock.sendall(bytes([byte]))
+        return len(payload), b""
+
+
+def test_slow_and_malformed_clients_get_an_error_reply(vgen_run):
+    """A client trickling bytes is cut off at the request deadline (total, not per byte), and every
+    request that used to kill its connection thread silently gets an error reply."""
+    run = vgen_run(jobs_override(("alpha", 2)))
+    connection = run.wait_for_control()
+    run.ctl("pause")  # the queue waits for the whole test
+
+    for payload, error in refused_requests(connection.token):
+        reply = send_raw(connection, payload)
+        assert reply, f"no reply to {payload[:60]!r}"
+        assert json.loads(reply)["ok"] is False and error in json.loads(reply)["error"], reply
+
+    request = b" " * 40 + encode({"token": connection.token, "cmd": "abort"})
+    sent, reply = trickle_until_cut_off(connection, request, interval_s=REQUEST_DEADLINE_S / 10)
+    assert json.loads(reply) == {"ok": False, "error": f"no complete request within {REQUEST_DEADLINE_S:g} s; closing"}
+    assert sent < len(request)  # cut off before the request was complete: the abort never reached the queue
+    status = run.status()
+    assert status["paused"] and status["stopping"] is None and status["counts"]["remaining"] == 1
+
+    run.ctl("resume")
+    assert run.wait() == 0, run.output()
+    assert [(row["inputs"]["prompt"], row["status"]) for row in run.rows()] == [("alpha", "success")]
+
+
+def test_a_thousand_held_connections_do_not_starve_persistence(vgen_run):
+    """~1000 connections held open by one client while jobs run and persist under ``ulimit -n 1024``:
+    the server serves a bounded number and refuses the rest at once, so the videos and rows are written."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip(f"this test holds 1000 sockets; the hard open-files limit here is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
+    run = vgen_run("queue.jobs=[{prompt:alpha,steps:2,num_frames:5},{prompt:beta,steps:2,num_frames:5}]",
+                   max_open_files=1024)
+    connection = run.wait_for_control()
+    run.ctl("pause")
+    address = (connection.host, connection.port)
+    held: list[socket.socket] = []
+    try:
+        held.append(socket.create_connection(address, timeout=30))  # the client's own control connection
+        for _ in range(999):
+            held.append(socket.create_connection(address, timeout=30))
+        held[0].sendall(encode({"token": connection.token, "cmd": "resume"}))
+        reply = held[0].makefile("rb").readline()
+        assert reply, f"the control server dropped the client's first connection:\n{run.output()}"
+        assert json.loads(reply)["ok"] is True
+        assert run.wait() == 0, run.output()  # every connection is still open on this side
+        replies = [sock.makefile("rb").readline() for sock in held[1:]]
+    finally:
+        for sock in held:
+            sock.close()
+
+    rows = run.rows()
+    assert [(row["inputs"]["prompt"], row["status"]) for row in rows] == [("alpha", "success"), ("beta", "success")]
+    assert {path.suffix for path in final_files(run.run_dir)} == {".mp4"} and len(final_files(run.run_dir)) == 2
+    refused = [reply for reply in replies if b"too many control connections" in reply]
+    assert len(refused) >= 999 - MAX_CONNECTIONS and json.loads(refused[0])["ok"] is False
+    assert "Too many open files" not in run.output()

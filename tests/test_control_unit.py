@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import stat
 import threading
@@ -129,6 +130,7 @@ def test_summary_exit_codes():
     assert QueueSummary(aborted=1, stop_reason="abort").exit_code == 3
     assert QueueSummary(aborted=1, stop_reason="SIGINT").exit_code == 130
     assert QueueSummary(stop_reason="SIGUSR1").exit_code == 143
+    assert QueueSummary(failed=1, aborted=1, stop_reason="disk full").exit_code == 1
 
 
 # -- controller with a real composed config (no model loaded) --------------------------------------
@@ -277,3 +279,124 @@ def test_ctl_module_entry_point(controller, tmp_path):
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["status"]["counts"]["remaining"] == 3
+
+
+# -- server limits: deadline, connection cap, a reply to everything ---------------------------------
+def read_line(sock: socket.socket) -> dict:
+    return json.loads(sock.makefile("rb").readline())
+
+
+@pytest.mark.parametrize("line,message", [
+    (b'{"token": "\\ud800", "cmd": "status"}', "lone surrogate"),
+    (b'{"token": "secret-token", "cmd": "enqueue", "job": {"prompt": "\\udfff"}}', "lone surrogate"),
+    (b'{"token": "secret-token", "cmd": "enqueue", "job": {"\\ud800": 1}}', "lone surrogate"),
+    (b'{"token": "secret-token", "cmd": "status", "n": ' + b"9" * 5000 + b"}", "integer string conversion"),
+    (b"[" * 30000 + b"]" * 30000, "nested deeper than 16"),
+    (b'{"token": "secret-token", "cmd": "status", "x": ' + b"[" * 16 + b"]" * 16 + b"}", "nested deeper than 16"),
+    (b'{"token": "secret-token", "cmd": "enqueue", "job": {"prompt": "x", "guidance_scale": NaN}}', "NaN"),
+    (b'{"token": "secret-token", "cmd": "enqueue", "job": {"prompt": "x", "guidance_scale": -Infinity}}', "-Infinity"),
+])
+def test_parse_request_refuses_what_used_to_crash_the_handler(line, message):
+    with pytest.raises(ProtocolError, match=message):
+        parse_request(line, TOKEN)
+
+
+def test_parse_request_accepts_nesting_up_to_the_limit():
+    line = b'{"token": "secret-token", "cmd": "status", "x": ' + b"[" * 15 + b"]" * 15 + b"}"
+    assert parse_request(line, TOKEN).cmd == "status"
+
+
+def test_every_request_gets_a_reply_and_the_connection_lives_on(controller, tmp_path, monkeypatch):
+    with ControlServer(controller, tmp_path) as server:
+        token = server.connection.token.encode()
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            stream = sock.makefile("rwb")
+            for line in (b'{"token": "\\ud800", "cmd": "status"}',
+                         b'{"token": "' + token + b'", "n": ' + b"9" * 5000 + b"}",
+                         b"[" * 30000 + b"]" * 30000,
+                         b'{"token": "' + token + b'", "cmd": "enqueue", "job": {"\\udc80": 1}}'):
+                stream.write(line + b"\n")
+                stream.flush()
+                assert json.loads(stream.readline())["ok"] is False
+            monkeypatch.setattr(controller, "status", lambda: 1 / 0)  # a fault no request can trigger today
+            stream.write(b'{"token": "' + token + b'", "cmd": "status"}\n')
+            stream.flush()
+            assert json.loads(stream.readline()) == {"ok": False,
+                                                     "error": "request failed: ZeroDivisionError: division by zero"}
+            monkeypatch.undo()
+            stream.write(b'{"token": "' + token + b'", "cmd": "status"}\n')
+            stream.flush()
+            assert json.loads(stream.readline())["ok"] is True
+
+
+def test_request_deadline_is_total_not_per_byte(controller, tmp_path):
+    """One byte every 0.2 s never lets a plain socket timeout of 1 s fire; the deadline does."""
+    with ControlServer(controller, tmp_path, request_deadline_s=1.0) as server:
+        request = b'{"token": "' + server.token.encode() + b'", "cmd": "abort"}\n'
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            for sent, byte in enumerate(b" " * 100 + request):
+                if select.select([sock], [], [], 0.2)[0]:
+                    break
+                sock.sendall(bytes([byte]))
+            assert read_line(sock) == {"ok": False, "error": "no complete request within 1 s; closing"}
+            assert sock.recv(1) == b""  # closed
+        assert sent < 100 and controller.status()["stopping"] is None
+        assert send_command(server.connection, "status")["ok"]
+
+
+def test_a_client_that_never_reads_its_replies_is_dropped_at_the_deadline(controller, tmp_path):
+    """Sending a reply counts against the deadline too: a client cannot park a thread by not reading."""
+    for number in range(20):  # status replies of ~40 KB: the socket buffers fill after a few hundred
+        controller.enqueue({"prompt": f"{number} " + "long prompt " * 170})
+    with ControlServer(controller, tmp_path, request_deadline_s=1.0) as server:
+        request = b'{"token": "' + server.token.encode() + b'", "cmd": "status"}\n'
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect((server.host, server.port))
+            sock.setblocking(False)
+            sent = 0
+            while sent < 10**6:  # until the server stops reading: its replies have backed up behind ours
+                try:
+                    if sock.send(request) < len(request):
+                        break
+                except BlockingIOError:
+                    break
+                sent += 1
+            time.sleep(3 * server.request_deadline_s)  # not reading, for longer than the deadline
+            sock.settimeout(30)
+            replies = 0
+            try:
+                while chunk := sock.recv(1 << 20):  # until the server closes the connection
+                    replies += chunk.count(b"\n")
+            except ConnectionResetError:
+                pass
+        assert replies < sent  # the server gave up on this client instead of waiting for it to read
+        assert send_command(server.connection, "status")["ok"]
+
+
+def test_connections_over_the_cap_are_refused_at_once(controller, tmp_path):
+    with ControlServer(controller, tmp_path, max_connections=3) as server:
+        address = (server.host, server.port)
+        held = [socket.create_connection(address, timeout=10) for _ in range(3)]
+        try:
+            for _ in range(5):
+                with socket.create_connection(address, timeout=10) as extra:
+                    assert read_line(extra) == {"ok": False,
+                                                "error": "too many control connections (at most 3); try again later"}
+                    assert extra.recv(1) == b""
+            refused = send_command(server.connection, "abort")  # vgen-ctl sees the refusal as an error reply
+            assert refused["ok"] is False and "too many" in refused["error"]
+            assert controller.status()["stopping"] is None
+            stream = held[0].makefile("rwb")  # the connections within the cap are served as usual
+            stream.write(b'{"token": "' + server.token.encode() + b'", "cmd": "status"}\n')
+            stream.flush()
+            assert json.loads(stream.readline())["ok"] is True
+        finally:
+            held.pop().close()
+        for _ in range(100):  # the closed connection's slot is free once its thread has seen the close
+            if (reply := send_command(server.connection, "status"))["ok"]:
+                break
+            time.sleep(0.05)
+        assert reply["ok"] is True
+        for sock in held:
+            sock.close()

@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from vgen.errors import MediaWriteError
+from disk_helpers import fill_disk, mounted_tmpfs
+from vgen.errors import DiskFullError, MediaWriteError
 from vgen.media import writers
 from vgen.media.artifact import Artifact
 from vgen.media.context import MediaPersistenceContext
@@ -34,7 +36,7 @@ def flaky_replace(monkeypatch, failures: int):
     def replace(source, target):
         calls.append(source)
         if len(calls) <= failures:
-            raise OSError(28, "No space left on device (injected)")
+            raise OSError(5, "Input/output error (injected)")
         real(source, target)
 
     monkeypatch.setattr(writers, "_replace", replace)
@@ -140,3 +142,47 @@ def test_artifact_row_is_json_ready_and_relative(tmp_path):
     assert row["sha256"] == artifact.sha256 and row["bytes"] == (tmp_path / "sub" / "img.png").stat().st_size
     outside = Artifact(role="video", path=tmp_path.parent / "x.mp4", kind="video", container="mp4", codec="h264")
     assert outside.to_row(tmp_path)["path"] == str(tmp_path.parent / "x.mp4")
+
+
+# -- a real full disk (a small tmpfs) ---------------------------------------------------------------
+@pytest.fixture
+def full_disk(tmp_path):
+    """A directory on a 256 KiB tmpfs with no byte left."""
+    with mounted_tmpfs(tmp_path / "disk", "256k") as disk:
+        (disk / "out").mkdir()
+        fill_disk(disk)
+        yield disk / "out"
+
+
+def test_a_full_disk_is_not_retried_and_leaves_no_temp_file(full_disk, caplog):
+    """Nothing fits, not even the ffmetadata file staged before the encoder starts (it used to be left
+    behind, one per attempt)."""
+    saves = {
+        "video with metadata": lambda: context().save_video(np.zeros((2, 16, 16, 3), np.uint8), full_disk / "a",
+                                                            fps=8, metadata={"prompt": "x" * 10000}),
+        "video with staged audio": lambda: context(container="mkv", codec="ffv1", crf=None, preset=None).save_video(
+            np.zeros((2, 16, 16, 3), np.uint8), full_disk / "b", fps=8, audio=(np.zeros(80000, np.float32), 8000)),
+        "image": lambda: context().save_image(np.zeros((64, 64, 3), np.uint8), full_disk / "c", metadata={"a": 1}),
+        "sidecar": lambda: writers.write_metadata_bundle(full_disk / "d.json", {"a": "x" * 10000}),
+    }
+    for name, save in saves.items():
+        with caplog.at_level(logging.WARNING, logger="vgen.media"):
+            with pytest.raises(MediaWriteError) as raised:
+                save()
+        assert isinstance(raised.value, DiskFullError) and "No space left on device" in str(raised.value), name
+        assert caplog.records == [], name  # no retries, no warnings: the caller reports it once
+        assert list(full_disk.iterdir()) == [], name
+        caplog.clear()
+
+
+def test_a_disk_that_fills_during_the_encode_is_a_disk_full_error(tmp_path):
+    """The staged metadata fits, the video does not: ffmpeg's "No space left on device" is recognised."""
+    with mounted_tmpfs(tmp_path / "disk", "256k") as disk:
+        fill_disk(disk)
+        filler = disk / "filler"
+        os.truncate(filler, filler.stat().st_size - 8192)  # room for the metadata file, not for the video
+        frames = np.random.default_rng(0).integers(0, 255, (16, 64, 64, 3), dtype=np.uint8)
+        with pytest.raises(DiskFullError, match=r"could not write .*clip\.mkv: No space left on device"):
+            context(container="mkv", codec="ffv1", crf=None, preset=None).save_video(
+                frames, disk / "clip", fps=8, metadata={"a": 1})
+        assert sorted(path.name for path in disk.iterdir()) == ["filler"]

@@ -32,7 +32,7 @@ def test_a_write_that_always_fails_becomes_that_jobs_error_row(tmp_path, monkeyp
     def replace(source, target):
         if target.name.startswith("0001_"):  # only the 2nd job's video
             failed_targets.append(target)
-            raise OSError(28, "No space left on device")
+            raise OSError(5, "Input/output error")
         real_replace(source, target)
 
     monkeypatch.setattr(writers, "_replace", replace)

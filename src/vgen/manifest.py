@@ -81,19 +81,26 @@ class ManifestLog:
 
     def append(self, row: Mapping[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+        line = (json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "
+").encode("utf-8")
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line  # repair a torn last line in the same write
-            written = os.write(fd, line)
-            if written != len(line):  # a full disk: the next append repairs the torn line
-                raise OSError(errno.ENOSPC, f"short write to {self.path} ({written} of {len(line)} bytes)")
-            os.fsync(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close
+            end = os.fstat(fd).st_size
+            if end and os.pread(fd, 1, end - 1) != b"
+":
+                line = b"
+" + line  # end a torn last line (a killed writer) in the same write
+            try:
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise OSError(errno.ENOSPC, f"short write to {self.path} ({written} of {len(line)} bytes)")
+                os.fsync(fd)
+            except OSError:  # e.g. a full disk took part of the line: cut it off, never leave a torn row
+                os.ftruncate(fd, end)
+                raise
         finally:
-            os.close(fd)  # also releases the lock
+            os.close(fd)
 
     def rows(self) -> list[dict[str, Any]]:
         return read_rows(self.path)

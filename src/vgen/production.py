@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from vgen import __version__
 from vgen.config.schema import VgenConfig, unknown_keys
 from vgen.devices import validate_runtime
-from vgen.errors import ConfigError
+from vgen.errors import DISK_FULL_ERRNOS, ConfigError, DiskFullError, is_disk_full
 from vgen.jobs import JobSpec, expand_jobs
 from vgen.manifest import ManifestLog, ManifestRecorder, build_row
 from vgen.output_key import output_key, output_recipe
@@ -242,7 +242,11 @@ class ProductionManager:
         }
 
     def persist(self, result: GenerationResult, media) -> dict[str, Any]:
-        """Write the job's artifacts through ``media``, then its manifest row (error row on a write failure)."""
+        """Write the job's artifacts through ``media``, then its manifest row (error row on a write failure).
+
+        A full disk is raised as :class:`DiskFullError` once its error row is written (or could not be):
+        the queue must stop, since the next jobs would fail the same way.
+        """
         recorder = ManifestRecorder(media)
         started = time.perf_counter()
         inputs = self.inputs(result.job, seed=result.seed, enhanced_prompt=result.enhanced_prompt,
@@ -256,7 +260,10 @@ class ProductionManager:
                 recorder.save_video(result.frames, path, metadata=metadata, fps=result.job.settings["fps"], role="video")
         except Exception as exc:  # MediaWriteError and encoder failures become this job's error row
             error = exc
-            log.error("Job %s: writing its artifacts failed: %s", result.job.job_id, exc)
+            if not is_disk_full(exc):
+                log.error("Job %s: writing its artifacts failed: %s", result.job.job_id, exc)
+            elif not isinstance(exc, DiskFullError):  # a full disk is reported by the queue that stops on it
+                error = DiskFullError(f"could not write the artifacts of job {result.job.job_id}: {exc}")
         timings = {**result.timings, "persist_s": time.perf_counter() - started}
         row = build_row(
             run_id=self.run_id, job_id=result.job.job_id, job_index=result.job.index,
@@ -265,7 +272,14 @@ class ProductionManager:
             adapter_payloads=result.adapter_payloads, timings=timings, artifacts=recorder.artifacts, error=error,
             output_key=output_key(result.job.job_id, result.output_recipe) if result.output_recipe else None,
         )
-        self.manifest.append(row)
+        try:
+            self.append_row(row)
+        except DiskFullError as exc:
+            if isinstance(error, DiskFullError):
+                raise DiskFullError(f"{error}; its error row could not be recorded either") from exc
+            raise
+        if isinstance(error, DiskFullError):
+            raise error
         return row
 
     def record_failure(self, job: JobSpec, error: BaseException, *, status: str = "error",
@@ -275,5 +289,15 @@ class ProductionManager:
             metadata_mode=self.cfg.metadata.mode, run_dir=self.run_dir, inputs=self.inputs(job),
             adapter_payloads={}, timings=timings or {}, error=error,
         )
-        self.manifest.append(row)
+        self.append_row(row)
         return row
+
+    def append_row(self, row: dict[str, Any]) -> None:
+        """Append ``row`` to the manifest; a full disk there is a :class:`DiskFullError` naming the job."""
+        try:
+            self.manifest.append(row)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL_ERRNOS:
+                raise
+            raise DiskFullError(f"could not record the {row['status']} row of job {row['job_id']} in "
+                                f"{self.manifest.path}: {exc.strerror}") from exc

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any, Mapping, Sequence
 
 from vgen.background_writer import BackgroundWriter
-from vgen.errors import ConfigError, JobAborted, VgenError
+from vgen.errors import ConfigError, DiskFullError, JobAborted, VgenError
 from vgen.jobs import JobSpec, job_id_for, job_settings
 from vgen.production import ProductionManager
 from vgen.progress import QueueProgress
@@ -26,6 +26,7 @@ from vgen.signals import exit_code_for
 log = logging.getLogger(__name__)
 ABORT = "abort"  # stop reason of a control ``abort``; signal stops use the signal's name
 EXIT_ABORTED = 3  # the queue was stopped by ``vgen-ctl abort``
+DISK_FULL = "disk full"  # stop reason when a write found no space left (exit 1: jobs failed)
 
 
 @dataclass
@@ -43,10 +44,10 @@ class QueueSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 all succeeded, 1 a job failed, 3 aborted by control, 130/143 stopped by a signal."""
+        """0 all succeeded, 1 a job failed (or the disk is full), 3 aborted by control, 130/143 stopped by a signal."""
         if self.stop_reason == ABORT:
             return EXIT_ABORTED
-        if self.stop_reason is not None:
+        if self.stop_reason not in (None, DISK_FULL):
             return exit_code_for(signal.Signals[self.stop_reason])
         return 0 if self.ok else 1
 
@@ -58,6 +59,7 @@ class QueueController:
         output_cfg = manager.cfg.output
         self.writer = BackgroundWriter(enabled=output_cfg.background_writer, max_pending=output_cfg.writer_queue_size)
         self.progress = QueueProgress(show_bar=manager.cfg.runtime.progress)
+        self._disk_full_reported = False
 
     # -- commands (any thread) ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -130,14 +132,14 @@ class QueueController:
         except JobAborted as exc:
             log.warning("Job %s %s", job.job_id, exc)
             timings = {"generate_s": time.perf_counter() - started}
-            self.writer.submit(partial(self.manager.record_failure, job, exc, status="aborted", timings=timings))
+            self.writer.submit(partial(self._record_failure, job, exc, status="aborted", timings=timings))
             return self._finish(job, "aborted", started)
         except Exception as exc:
             if not isinstance(exc, VgenError):
                 log.exception("Job %s failed", job.job_id)
             else:
                 log.error("Job %s failed: %s", job.job_id, exc)
-            self.writer.submit(partial(self.manager.record_failure, job, exc))
+            self.writer.submit(partial(self._record_failure, job, exc))
             return self._finish(job, "failed", started)
         self.writer.submit(partial(self._persist, result))
         return self._finish(job, "generated", started)
@@ -151,8 +153,29 @@ class QueueController:
     def _persist(self, result: GenerationResult) -> None:
         try:
             row = self.manager.persist(result, self._media)
+        except DiskFullError as exc:
+            self.state.record_persisted(False)
+            self._stop_on_full_disk(result.job, exc)
+            return
         except Exception:  # e.g. the manifest itself cannot be written: the job must not count as done
             log.exception("Job %s: recording its result failed", result.job.job_id)
             self.state.record_persisted(False)
             return
         self.state.record_persisted(row["status"] == "success")
+
+    def _record_failure(self, job: JobSpec, error: BaseException, **fields: Any) -> None:
+        try:
+            self.manager.record_failure(job, error, **fields)
+        except DiskFullError as exc:
+            self._stop_on_full_disk(job, exc)
+
+    def _stop_on_full_disk(self, job: JobSpec, exc: DiskFullError) -> None:
+        """One error line per job, then stop the queue once: a full disk does not fix itself."""
+        log.error("Job %s not saved: %s", job.job_id, exc)
+        if self._disk_full_reported:
+            return
+        self._disk_full_reported = True
+        self.state.request_stop(DISK_FULL)
+        run_dir = self.manager.run_dir
+        log.error("No space left under %s: the queue stops (the current job at its next step). Free space, "
+                  "then finish the run with `python -m vgen hydra.run.dir=%s queue.resume=true`", run_dir, run_dir)

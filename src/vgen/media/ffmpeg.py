@@ -8,7 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from vgen.errors import VgenError
+from vgen.errors import DISK_FULL_ERRNOS, VgenError
 
 # Quiet the encoders that log on their own channel (SVT-AV1 prints its banner to stderr).
 ENCODER_ENV = {"SVT_LOG": "1"}
@@ -56,13 +56,23 @@ def stderr_tail(text: str, limit: int = 2000) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
+def raise_if_disk_full(stderr: str, path: Path | str) -> None:
+    """ffmpeg exits 1 whatever went wrong; a full disk shows only in its stderr. Raise it as the
+    ``OSError`` it was, so the writer stops at once instead of retrying or calling it an encoder error."""
+    for code in DISK_FULL_ERRNOS:
+        if os.strerror(code) in stderr:
+            raise OSError(code, os.strerror(code), str(path))
+
+
 def run_ffmpeg(args: list[str], *, what: Path | str) -> None:
-    """Run ffmpeg with ``args`` (after the base flags); raise :class:`FfmpegError` naming ``what``."""
+    """Run ffmpeg with ``args`` (after the base flags); raise :class:`FfmpegError` naming ``what``
+    (``OSError`` when the disk is full)."""
     proc = subprocess.run(
         [ffmpeg_exe(), *BASE_ARGS, *args], capture_output=True, text=True, env=ffmpeg_env(), check=False,
         start_new_session=True,  # like the encoder: Ctrl-C stops vgen gracefully, not this child
     )
     if proc.returncode != 0:
+        raise_if_disk_full(proc.stderr, what)
         raise FfmpegError(f"ffmpeg failed writing {what}: {stderr_tail(proc.stderr)}")
 
 

@@ -3,12 +3,14 @@
 A write is ``atomic_write(final, produce)``: ``produce(temp_path)`` writes the whole file, then the
 temp file is renamed over ``final``. An ``OSError`` anywhere in an attempt removes the temp file,
 logs a warning naming the path and retries with exponential backoff; after the last attempt it
-becomes :class:`MediaWriteError`. Other errors (bad input, an encoder refusing its settings) are
-not retried.
+becomes :class:`MediaWriteError`. A full disk (ENOSPC, EDQUOT) is not retried: it becomes
+:class:`DiskFullError` at once. Other errors (bad input, an encoder refusing its settings) are
+not retried. No temp file (nor the staged metadata or audio beside it) survives any failure.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import secrets
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vgen.config.schema import OutputConfig
-from vgen.errors import MediaWriteError, VgenError
+from vgen.errors import DISK_FULL_ERRNOS, DiskFullError, MediaWriteError, VgenError
 from vgen.media import ffmpeg
 from vgen.media.formats import AUDIO_FORMATS, CONTAINERS, IMAGE_FORMATS, VIDEO_CODECS, chroma_subsampling
 from vgen.media.frames import FrameSource, to_uint8_frame
@@ -92,6 +94,8 @@ def atomic_write(
             _replace(temp, final)
             return result
         except OSError as exc:
+            if exc.errno in DISK_FULL_ERRNOS:
+                raise DiskFullError(f"could not write {final}: {os.strerror(exc.errno)}") from exc
             logger.warning("writing %s failed (attempt %d/%d): %s", final, attempt, attempts, exc)
             if attempt == attempts:
                 raise MediaWriteError(f"could not write {final} after {attempts} attempt(s): {exc}") from exc
@@ -163,10 +167,16 @@ class _AudioInput:
         samples, rate = audio
         import soundfile
 
+        wav = io.BytesIO()  # encoded in memory: libsndfile would report a full disk as "System error"
+        soundfile.write(wav, _as_audio_array(samples), int(rate), format="WAV", subtype="FLOAT")
         handle, name = tempfile.mkstemp(prefix=".vgen-audio-", suffix=".wav", dir=directory)
-        os.close(handle)
         self._staged = self.path = Path(name)
-        soundfile.write(name, _as_audio_array(samples), int(rate), format="WAV", subtype="FLOAT")
+        try:
+            with os.fdopen(handle, "wb") as staged:
+                staged.write(wav.getbuffer())
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._staged is not None:
@@ -175,7 +185,11 @@ class _AudioInput:
 
 class _AudioTracks:
     """Audio to mux: one track (a path or ``(samples, rate)``) with an optional ``language``, or a
-    list of tracks with a list of languages (None entries: untagged). Staged WAVs are removed on close."""
+    list of tracks with a list of languages (None entries: untagged). Staged WAVs are removed on close.
+
+    Staged inside an attempt of :func:`atomic_write` (in the temp file's directory), so a failure
+    while staging is handled like any other failed write.
+    """
 
     def __init__(self, audio: Any, language: Any, directory: Path):
         tracks = audio if isinstance(audio, list) else [audio]
@@ -198,6 +212,12 @@ class _AudioTracks:
     def close(self) -> None:
         for item in self.inputs:
             item.close()
+
+    def __enter__(self) -> "_AudioTracks":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _hardware_hint(settings: OutputConfig, message: str) -> str:
@@ -229,8 +249,7 @@ def _encode_video(
         inputs += ["-i", str(audio_path)]
         maps += ["-map", f"{number}:a:0"]
     if metadata is not None:
-        meta_file = temp.with_name(temp.name + ".ffmeta")
-        meta_file.write_text(ffmetadata_text(metadata), encoding="utf-8")
+        meta_file = temp.with_name(temp.name + ".ffmeta")  # written below, removed whatever happens
         inputs += ["-f", "ffmetadata", "-i", str(meta_file)]
         maps += ["-map_metadata", str(1 + len(audio_paths))]
     filters = ["-vf", f"pad={out_w}:{out_h}:0:0"] if (out_w, out_h) != (width, height) else []
@@ -239,6 +258,21 @@ def _encode_video(
         ffmpeg.ffmpeg_exe(), *ffmpeg.BASE_ARGS, *inputs, *maps, *filters, *video_codec_args(settings), *audio_args,
         *container.muxer_args, "-f", container.muxer, str(temp),
     ]
+    try:
+        if meta_file is not None:
+            meta_file.write_text(ffmetadata_text(metadata), encoding="utf-8")
+        count, code, message = _run_encoder(command, source, temp, width, height)
+    finally:
+        if meta_file is not None:
+            meta_file.unlink(missing_ok=True)
+    if code != 0:
+        ffmpeg.raise_if_disk_full(message, temp)
+        raise VgenError(_hardware_hint(settings, f"ffmpeg ({settings.codec}) failed writing {temp.name}: {message}"))
+    return EncodedVideo(out_w, out_h, count, width, height)
+
+
+def _run_encoder(command: list[str], source: FrameSource, temp: Path, width: int, height: int) -> tuple[int, int, str]:
+    """Pipe ``source``'s frames into the ffmpeg ``command``; (frames written, exit code, stderr tail)."""
     count = 0
     with tempfile.TemporaryFile() as stderr:
         # Own session: a terminal Ctrl-C reaches vgen (which drains this write), not the encoder itself.
@@ -265,14 +299,9 @@ def _encode_video(
             proc.kill()
             proc.wait()
             raise
-        finally:
-            if meta_file is not None:
-                meta_file.unlink(missing_ok=True)
-        if code != 0:
-            stderr.seek(0)
-            message = ffmpeg.stderr_tail(stderr.read().decode("utf-8", "replace"))
-            raise VgenError(_hardware_hint(settings, f"ffmpeg ({settings.codec}) failed writing {temp.name}: {message}"))
-    return EncodedVideo(out_w, out_h, count, width, height)
+        stderr.seek(0)
+        message = ffmpeg.stderr_tail(stderr.read().decode("utf-8", "replace")) if code != 0 else ""
+    return count, code, message
 
 
 def write_video(
@@ -290,19 +319,14 @@ def write_video(
     """Encode ``frames`` to ``path`` (suffix must match the container), optionally muxing ``audio``
     (one track or a list of tracks, see :class:`_AudioTracks`)."""
     source = frames if isinstance(frames, FrameSource) else FrameSource(frames)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tracks = _AudioTracks(audio, audio_language, path.parent) if audio is not None else None
-    try:
-        return atomic_write(
-            path,
-            lambda temp: _encode_video(source, temp, settings=settings, fps=fps, metadata=metadata, audio=tracks),
-            policy=policy,
-            logger=logger,
-        )
-    finally:
-        if tracks is not None:
-            tracks.close()
+
+    def produce(temp: Path) -> EncodedVideo:
+        if audio is None:
+            return _encode_video(source, temp, settings=settings, fps=fps, metadata=metadata, audio=None)
+        with _AudioTracks(audio, audio_language, temp.parent) as tracks:
+            return _encode_video(source, temp, settings=settings, fps=fps, metadata=metadata, audio=tracks)
+
+    return atomic_write(Path(path), produce, policy=policy, logger=logger)
 
 
 def mux_audio(
@@ -325,12 +349,11 @@ def mux_audio(
     container = next((c for c in CONTAINERS.values() if c.suffix == video_path.suffix.lower()), None)
     if container is None:
         raise MediaWriteError(f"cannot mux audio into {video_path}: unknown container {video_path.suffix!r}")
-    tracks = _AudioTracks(audio, language, out_path.parent)
-    try:
-        inputs = [arg for track_path in tracks.paths for arg in ("-i", str(track_path))]
-        maps = [arg for number in range(1, len(tracks.paths) + 1) for arg in ("-map", f"{number}:a:0")]
 
-        def produce(temp: Path) -> None:
+    def produce(temp: Path) -> None:
+        with _AudioTracks(audio, language, temp.parent) as tracks:
+            inputs = [arg for track_path in tracks.paths for arg in ("-i", str(track_path))]
+            maps = [arg for number in range(1, len(tracks.paths) + 1) for arg in ("-map", f"{number}:a:0")]
             ffmpeg.run_ffmpeg(
                 ["-i", str(video_path), *inputs, "-map", "0:v:0", *maps,
                  "-map_metadata", "0", "-c:v", "copy", *audio_codec_args(container.name, tracks.languages),
@@ -338,9 +361,7 @@ def mux_audio(
                 what=out_path,
             )
 
-        atomic_write(out_path, produce, policy=policy, logger=logger)
-    finally:
-        tracks.close()
+    atomic_write(out_path, produce, policy=policy, logger=logger)
     return out_path
 
 
@@ -365,8 +386,6 @@ def write_image(
     logger: logging.Logger | None = None,
 ):
     """Write a PIL image or HxWx{1,3,4} array as ``settings.image_format``; returns the PIL image written."""
-    import io
-
     pil_format = IMAGE_FORMATS[settings.image_format][0]
     picture = to_pil_image(image)
     if pil_format == "JPEG" and picture.mode not in ("RGB", "L"):
