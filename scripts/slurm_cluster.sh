@@ -184,7 +184,8 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$MUNGE_SOCKET
+# cred_expire also delays a requeued job's restart (default 120 s); 10 s keeps requeue tests short.
+AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
 StateSaveLocation=$STATE_DIR/state
 SlurmdSpoolDir=$STATE_DIR/spool
 SlurmctldPidFile=$(pid_file slurmctld)
@@ -206,6 +207,7 @@ AccountingStoragePass=$MUNGE_SOCKET  # for slurmdbd connections: the munge socke
 JobCompType=jobcomp/none
 ReturnToService=2
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=5,bf_interval=5  # a requeued job starts soon after its BeginTime
 SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0

@@ -62,12 +62,25 @@ def dry_run_argv(argv: list[str]) -> tuple[list[str], str | None]:
 
 
 def launch(hydra_entry: Callable[[], None]) -> None:
-    """Call a ``@hydra.main`` function with dry-run handling; a sweep exits with its worst point's code."""
+    """Call a ``@hydra.main`` function with dry-run handling; a sweep exits with its worst point's code.
+
+    The sweep summary is written here, after Hydra returned or raised (a point ending in an
+    exception makes Hydra raise before its own ``on_multirun_end``), and knows every point's
+    outcome, wherever the launcher ran it.
+    """
+    from vgen.sweep_summary import finish_started_sweeps
+
     sys.argv[1:], scratch = dry_run_argv(sys.argv[1:])
     try:
         hydra_entry()
+    except SystemExit as exc:
+        sweep_code = finish_started_sweeps()
+        if isinstance(exc.code, int) and sweep_code > exc.code:
+            sys.exit(sweep_code)
+        raise
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    if _multirun_exit_codes and max(_multirun_exit_codes):
-        sys.exit(max(_multirun_exit_codes))
+    code = max(0, finish_started_sweeps(), *_multirun_exit_codes)
+    if code:
+        sys.exit(code)
