@@ -68,6 +68,8 @@ def test_submitit_slurm_sweep_of_two_points(slurm_env, tmp_path):
     for num in ("0", "1"):
         record = json.loads((sweep / num / POINT_RECORD_NAME).read_text())
         assert record["slurm_job_id"], "the point record is written inside the SLURM job"
+    # runtime.threads=0 (auto) takes the preset's cpus_per_task: 1
+    assert "torch threads: 1 (SLURM_CPUS_PER_TASK)" in (sweep / "0" / "vgen.log").read_text()
     rows = summary_rows(sweep)
     assert [(row["num"], row["status"]) for row in rows[:1]] == [(0, "success")]
     assert rows[1]["status"] in ("failed", "error") and rows[1]["exit_code"] in (1, 2), rows[1]
