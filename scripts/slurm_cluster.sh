@@ -105,7 +105,7 @@ start_munged() {
 # MariaDB for slurmdbd, run directly (no systemd in containers): a private data dir, socket and
 # TCP port on 127.0.0.1, no /etc/mysql config (--no-defaults). Ready when `mariadb-admin ping` answers.
 start_mariadb() {
-    local deadline
+    local deadline launched
     install -d -o mysql -g mysql -m 0700 "$DB_DIR"
     mariadb-install-db --no-defaults --user=mysql --datadir="$DB_DIR" --skip-test-db \
         --auth-root-authentication-method=socket >"$STATE_DIR/log/mariadb-install.log" 2>&1 \
@@ -113,15 +113,17 @@ start_mariadb() {
     setsid mariadbd --no-defaults --user=mysql --datadir="$DB_DIR" --socket="$DB_SOCKET" \
         --port="$DB_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
         --pid-file="$DB_DIR/mariadbd.pid" --log-error="$DB_DIR/mariadb.log" </dev/null >/dev/null 2>&1 &
+    launched=$!
+    ln -sf "$DB_DIR/mariadbd.pid" "$(pid_file mariadbd)"  # now, so 'stop' finds it even if it never gets ready
     deadline=$((SECONDS + READY_TIMEOUT_S))
     until mariadb-admin --no-defaults --socket="$DB_SOCKET" -uroot ping >/dev/null 2>&1; do
+        kill -0 "$launched" 2>/dev/null || die 1 "MariaDB exited while starting; see $DB_DIR/mariadb.log"
         ((SECONDS < deadline)) || {
             tail -n 20 "$DB_DIR/mariadb.log" >&2 2>/dev/null || true
             die 1 "MariaDB not ready after ${READY_TIMEOUT_S}s; see $DB_DIR/mariadb.log"
         }
         sleep 0.5
     done
-    ln -sf "$DB_DIR/mariadbd.pid" "$(pid_file mariadbd)"
 }
 
 # The accounting database and its user (password generated per cluster, stored only in the

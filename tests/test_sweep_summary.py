@@ -80,6 +80,16 @@ def test_point_without_record_is_listed_as_missing(basic_sweep, tmp_path):
     assert "| 1 | missing |" in (copy / SUMMARY_TABLE_NAME).read_text()
 
 
+def test_point_that_never_started_is_listed_as_missing(basic_sweep, tmp_path):
+    """A point cancelled while pending has no dir at all: the sweep's multirun.yaml still names it."""
+    sweep_dir, _ = basic_sweep
+    copy = copy_of_sweep(sweep_dir, tmp_path / "sweep")
+    shutil.rmtree(copy / "2")
+    records = write_summary(copy)
+    assert [(r["num"], r["status"]) for r in records] == [(0, "success"), (1, "success"), (2, "missing")]
+    assert records[2]["overrides"][0] == "generation.guidance_scale=7" and "never started" in records[2]["error"]
+
+
 def test_summary_is_rebuilt_after_a_point_was_rerun_by_hand(basic_sweep, tmp_path):
     """A killed point rerun as docs/SLURM.md shows (a single run in its dir, which rewrites its
     .hydra/hydra.yaml without a job number) is listed under its number with the rerun's outcome."""

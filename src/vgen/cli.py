@@ -73,9 +73,9 @@ def launch(hydra_entry: Callable[[], None]) -> None:
     sys.argv[1:], scratch = dry_run_argv(sys.argv[1:])
     try:
         hydra_entry()
-    except SystemExit as exc:
+    except BaseException as exc:  # Hydra's SystemExit, or its exception itself with HYDRA_FULL_ERROR=1
         sweep_code = finish_started_sweeps()
-        if isinstance(exc.code, int) and sweep_code > exc.code:
+        if isinstance(exc, SystemExit) and isinstance(exc.code, int) and sweep_code > exc.code:
             sys.exit(sweep_code)
         raise
     finally:

@@ -175,6 +175,36 @@ def missing_record(point_dir: Path) -> dict[str, Any] | None:
     }
 
 
+def planned_points(sweep_dir: Path) -> list[list[str]]:
+    """Every point's overrides, expanded from the sweep's multirun.yaml as Hydra's basic sweeper
+    does (point N = item N); empty for another sweeper or a sweep the parser cannot expand."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    config_file = sweep_dir / "multirun.yaml"
+    if not config_file.is_file():
+        return []
+    hydra_cfg = OmegaConf.load(config_file).hydra
+    if OmegaConf.select(hydra_cfg, "sweeper._target_") != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
+        return []
+    params = [f"{key}={value}" for key, value in (OmegaConf.select(hydra_cfg, "sweeper.params") or {}).items()]
+    try:
+        overrides = OverridesParser.create().parse_overrides([*params, *hydra_cfg.overrides.task])
+        return [point for batch in BasicSweeper.split_arguments(overrides, None) for point in batch]
+    except HydraException:
+        return []
+
+
+def never_started_record(num: int, overrides: list[str], sweep_dir: Path) -> dict[str, Any]:
+    return {
+        "num": num, "overrides": overrides, "status": "missing", "exit_code": None,
+        "error": "the point never started (cancelled while pending, or the sweep stopped before it)",
+        "run_dir": str(sweep_dir / str(num)), "slurm_job_id": None, "host": None, "pid": None,
+        "finished": None, "jobs": {}, "artifacts": [],
+    }
+
+
 def gather_records(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every point of the sweep, ordered by its job number."""
     records = [json.loads(path.read_text(encoding="utf-8")) for path in sweep_dir.rglob(POINT_RECORD_NAME)]
@@ -184,7 +214,11 @@ def gather_records(sweep_dir: Path) -> list[dict[str, Any]]:
         point_dir = overrides_file.parent.parent
         if point_dir.resolve() not in reported and (point_dir / ".hydra" / "hydra.yaml").is_file():
             records.append(missing_record(point_dir))
-    return sorted((record for record in records if record is not None), key=lambda record: record["num"])
+    records = [record for record in records if record is not None]
+    seen = {record["num"] for record in records}
+    records += [never_started_record(num, overrides, sweep_dir)
+                for num, overrides in enumerate(planned_points(sweep_dir)) if num not in seen]
+    return sorted(records, key=lambda record: record["num"])
 
 
 def sweep_exit_code(records: list[dict[str, Any]]) -> int:
