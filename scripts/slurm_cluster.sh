@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Start, stop or inspect a throwaway single-node SLURM cluster for vgen's CI and tests.
+# Start, stop or inspect a throwaway single-node SLURM cluster for vgen's CI and tests, with job
+# accounting (slurmdbd on a private MariaDB) as real clusters have: submitit polls `sacct` to learn
+# that a task died, so without it a killed task would leave the submitting process waiting forever.
 #
 # Usage:
 #   eval "$(scripts/slurm_cluster.sh start)"   # stdout is exactly `export SLURM_CONF=...`
 #   scripts/slurm_cluster.sh status            # exit 0 when all daemons run and the node is up
 #   scripts/slurm_cluster.sh stop              # kill our daemons, delete the state dir
 #
-# Everything (munge key and socket, slurm.conf, pid files, spool, state, logs) lives in
-# ${VGEN_SLURM_DIR:-/tmp/vgen-slurm}; nothing under /etc is written, so clients need SLURM_CONF.
-# munged runs on a private socket, so a system munged/slurm on the default socket is untouched
-# (the SLURM ports 6817/6818 must be free, override with VGEN_SLURM_CTLD_PORT/VGEN_SLURM_D_PORT).
+# Everything (munge key and socket, slurm.conf, slurmdbd.conf, the MariaDB data dir, pid files,
+# spool, state, logs) lives in ${VGEN_SLURM_DIR:-/tmp/vgen-slurm}; nothing under /etc is written,
+# so clients need SLURM_CONF. munged and MariaDB run on private sockets, so a system munged, SLURM
+# or MariaDB is untouched (the ports 6817/6818/6819/6820 must be free, override with
+# VGEN_SLURM_CTLD_PORT, VGEN_SLURM_D_PORT, VGEN_SLURM_DBD_PORT, VGEN_SLURM_DB_PORT).
 # Needs root. Exit codes: 0 ok, 1 failure, 2 usage, 3 cannot run here (no root, install failed),
 # so callers can skip.
 set -euo pipefail
@@ -17,11 +20,16 @@ set -euo pipefail
 STATE_DIR="${VGEN_SLURM_DIR:-/tmp/vgen-slurm}"
 CTLD_PORT="${VGEN_SLURM_CTLD_PORT:-6817}"
 SLURMD_PORT="${VGEN_SLURM_D_PORT:-6818}"
+DBD_PORT="${VGEN_SLURM_DBD_PORT:-6819}"
+DB_PORT="${VGEN_SLURM_DB_PORT:-6820}"
 READY_TIMEOUT_S="${VGEN_SLURM_READY_TIMEOUT_S:-60}"
 MARKER="$STATE_DIR/.vgen-slurm"
 CONF="$STATE_DIR/slurm.conf"
 MUNGE_DIR="$STATE_DIR/munge"
 MUNGE_SOCKET="$MUNGE_DIR/munge.socket"
+DB_DIR="$STATE_DIR/mariadb"
+DB_SOCKET="$DB_DIR/mariadb.sock"  # in the data dir: mariadbd runs as mysql
+DB_NAME=slurm_acct_db
 NODE="$(hostname -s)"
 
 log() { echo "slurm_cluster: $*" >&2; }
@@ -48,20 +56,31 @@ daemon_alive() {
     [[ "$pid" =~ ^[0-9]+$ ]] && pid_runs "$name" "$pid"
 }
 
+# Every daemon of the cluster, in start order.
+DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)
+
+all_daemons_alive() {
+    local name
+    for name in "${DAEMONS[@]}"; do
+        daemon_alive "$name" || return 1
+    done
+}
+
 node_state() {
     SLURM_CONF="$CONF" timeout 10 sinfo -h -n "$NODE" -o '%t' 2>/dev/null | head -n1 || true
 }
 
 ensure_packages() {
-    if command -v sbatch >/dev/null && command -v slurmctld >/dev/null \
-        && command -v slurmd >/dev/null && command -v munged >/dev/null; then
-        return
-    fi
-    log "installing slurmctld slurmd slurm-client munge (apt)"
+    local tool
+    for tool in sbatch sacct slurmctld slurmd slurmdbd munged mariadbd mariadb-install-db; do
+        command -v "$tool" >/dev/null || break
+    done
+    command -v "$tool" >/dev/null && return
+    log "installing slurmctld slurmd slurmdbd slurm-client munge mariadb-server (apt)"
     if ! { apt-get update -qq \
         && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            slurmctld slurmd slurm-client munge; } >&2; then
-        die 3 "could not install SLURM/munge Debian packages; skip SLURM tests on this machine"
+            slurmctld slurmd slurmdbd slurm-client munge mariadb-server; } >&2; then
+        die 3 "could not install SLURM/munge/MariaDB Debian packages; skip SLURM tests on this machine"
     fi
 }
 
@@ -83,6 +102,74 @@ start_munged() {
     ln -sf "$MUNGE_DIR/munged.pid" "$(pid_file munged)"
 }
 
+# MariaDB for slurmdbd, run directly (no systemd in containers): a private data dir, socket and
+# TCP port on 127.0.0.1, no /etc/mysql config (--no-defaults). Ready when `mariadb-admin ping` answers.
+start_mariadb() {
+    local deadline launched
+    install -d -o mysql -g mysql -m 0700 "$DB_DIR"
+    mariadb-install-db --no-defaults --user=mysql --datadir="$DB_DIR" --skip-test-db \
+        --auth-root-authentication-method=socket >"$STATE_DIR/log/mariadb-install.log" 2>&1 \
+        || die 1 "mariadb-install-db failed; see $STATE_DIR/log/mariadb-install.log"
+    setsid mariadbd --no-defaults --user=mysql --datadir="$DB_DIR" --socket="$DB_SOCKET" \
+        --port="$DB_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
+        --pid-file="$DB_DIR/mariadbd.pid" --log-error="$DB_DIR/mariadb.log" </dev/null >/dev/null 2>&1 &
+    launched=$!
+    ln -sf "$DB_DIR/mariadbd.pid" "$(pid_file mariadbd)"  # now, so 'stop' finds it even if it never gets ready
+    deadline=$((SECONDS + READY_TIMEOUT_S))
+    until mariadb-admin --no-defaults --socket="$DB_SOCKET" -uroot ping >/dev/null 2>&1; do
+        kill -0 "$launched" 2>/dev/null || die 1 "MariaDB exited while starting; see $DB_DIR/mariadb.log"
+        ((SECONDS < deadline)) || {
+            tail -n 20 "$DB_DIR/mariadb.log" >&2 2>/dev/null || true
+            die 1 "MariaDB not ready after ${READY_TIMEOUT_S}s; see $DB_DIR/mariadb.log"
+        }
+        sleep 0.5
+    done
+}
+
+# The accounting database and its user (password generated per cluster, stored only in the
+# root-only slurmdbd.conf).
+create_accounting_db() {
+    local password
+    password="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+    mariadb --no-defaults --socket="$DB_SOCKET" -uroot <<EOF || die 1 "could not create the accounting database"
+CREATE DATABASE IF NOT EXISTS $DB_NAME;
+CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$password';
+GRANT ALL ON $DB_NAME.* TO 'slurm'@'127.0.0.1';
+EOF
+    # slurmdbd reads slurmdbd.conf next to SLURM_CONF and refuses it unless SlurmUser owns it, mode 600.
+    install -m 0600 /dev/null "$STATE_DIR/slurmdbd.conf"
+    cat >"$STATE_DIR/slurmdbd.conf" <<EOF
+# Generated by vgen scripts/slurm_cluster.sh; deleted by 'stop'.
+AuthType=auth/munge
+AuthInfo=socket=$MUNGE_SOCKET
+DbdHost=$NODE
+DbdAddr=127.0.0.1
+DbdPort=$DBD_PORT
+SlurmUser=root
+PidFile=$(pid_file slurmdbd)
+LogFile=$STATE_DIR/log/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$DB_PORT
+StorageUser=slurm
+StoragePass=$password
+StorageLoc=$DB_NAME
+EOF
+}
+
+# slurmdbd daemonizes; it is ready when sacctmgr gets an answer through it.
+start_slurmdbd() {
+    local deadline=$((SECONDS + READY_TIMEOUT_S))
+    slurmdbd >&2 || die 1 "slurmdbd failed; see $STATE_DIR/log/slurmdbd.log"
+    until timeout 10 sacctmgr -n show cluster >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || {
+            tail -n 20 "$STATE_DIR/log/slurmdbd.log" >&2 2>/dev/null || true
+            die 1 "slurmdbd not ready after ${READY_TIMEOUT_S}s; see $STATE_DIR/log/slurmdbd.log"
+        }
+        sleep 0.5
+    done
+}
+
 write_conf() {
     local node_line
     # `slurmd -C` prints the node exactly as slurmd will register it (CPUs, sockets, RealMemory),
@@ -99,7 +186,8 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$MUNGE_SOCKET
+# cred_expire also delays a requeued job's restart (default 120 s); 10 s keeps requeue tests short.
+AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
 StateSaveLocation=$STATE_DIR/state
 SlurmdSpoolDir=$STATE_DIR/spool
 SlurmctldPidFile=$(pid_file slurmctld)
@@ -114,10 +202,14 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1024
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$DBD_PORT
+AccountingStoragePass=$MUNGE_SOCKET  # for slurmdbd connections: the munge socket, not a password
 JobCompType=jobcomp/none
 ReturnToService=2
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=5,bf_interval=5  # a requeued job starts soon after its BeginTime
 SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
@@ -179,9 +271,12 @@ cmd_stop() {
     [[ -d "$STATE_DIR" ]] || { log "not running (no $STATE_DIR)"; return 0; }
     [[ -e "$MARKER" ]] || die 1 "$STATE_DIR exists but was not created by this script; not touching it"
     cancel_jobs
-    # slurmd before the controller, munged last: each needs the next one to shut down cleanly.
+    # slurmd before the controller, then accounting, munged last: each needs the next one to shut
+    # down cleanly.
     stop_daemon slurmd
     stop_daemon slurmctld
+    stop_daemon slurmdbd
+    stop_daemon mariadbd
     stop_daemon munged
     rm -rf -- "$STATE_DIR"
     log "stopped; removed $STATE_DIR"
@@ -190,8 +285,7 @@ cmd_stop() {
 cmd_start() {
     [[ "$(id -u)" == 0 ]] || die 3 "must run as root (slurmd and munged switch users)"
     ensure_packages
-    if [[ -e "$MARKER" ]] && daemon_alive munged && daemon_alive slurmctld && daemon_alive slurmd \
-        && [[ -n "$(node_state)" ]]; then
+    if [[ -e "$MARKER" ]] && all_daemons_alive && [[ -n "$(node_state)" ]]; then
         log "already running ($STATE_DIR)"
         wait_for_idle || die 1 "cluster is running but node $NODE is not usable"
         echo "export SLURM_CONF=$CONF"
@@ -208,6 +302,9 @@ cmd_start() {
     start_munged
     write_conf
     export SLURM_CONF="$CONF"
+    start_mariadb
+    create_accounting_db
+    start_slurmdbd
     slurmctld >&2 || die 1 "slurmctld failed; see $STATE_DIR/log/slurmctld.log"
     slurmd >&2 || die 1 "slurmd failed; see $STATE_DIR/log/slurmd.log"
     wait_for_idle || die 1 "cluster did not come up; run '$0 stop' to clean up"
@@ -217,7 +314,7 @@ cmd_start() {
 
 cmd_status() {
     local name ok=0
-    for name in munged slurmctld slurmd; do
+    for name in "${DAEMONS[@]}"; do
         if daemon_alive "$name"; then
             echo "$name: running (pid $(tr -d '[:space:]' <"$(pid_file "$name")"))"
         else

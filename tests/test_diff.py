@@ -29,6 +29,7 @@ def test_one_override_reports_exactly_it_and_the_changed_output(two_runs):
     run_a, run_b = two_runs
     report = diff_runs(RunSnapshot.load(run_a), RunSnapshot.load(run_b))
     assert report["config"] == [("generation.guidance_scale", 5.0, 3.0)]
+    assert report["jobs"] == [("jobs[0].guidance_scale", 5.0, 3.0)]  # job 1 sets its own
     assert report["overrides"]["only_a"] == [] and report["overrides"]["only_b"] == ["generation.guidance_scale=3"]
     assert report["adapters"] == [] and report["versions"] == []
     outputs = report["outputs"]
@@ -47,6 +48,22 @@ def test_cli_text_and_exit_codes(two_runs, capsys):
     assert "job 0" in text and "CHANGED" in text and "1 of 2 job(s) changed" in text
     assert main([str(run_a), str(run_a), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["differs"] is False
+
+
+@pytest.mark.slow
+def test_a_run_and_its_reproduction_do_not_differ(tmp_path):
+    """The run writes one job with repeats and a random seed; its reproduction stores every job
+    expanded, with the seed it drew. Their resolved jobs are the same: no difference, exit 0."""
+    run, again = tmp_path / "run", tmp_path / "again"
+    jobs = "queue.jobs=[{prompt: 'a fox, at night', repeats: 2}]"
+    result = run_vgen(*SMALL, "generation.seed=-1", jobs, f"hydra.run.dir={run}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_vgen(str(run), "--out", str(again), module="vgen.reproduce", cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    result = run_vgen(str(run), str(again), module="vgen.diff", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "Resolved config: no differences" in result.stdout
+    assert "Resolved jobs: no differences" in result.stdout and "runs match" in result.stdout
 
 
 def test_not_a_run_dir_exits_2(tmp_path, capsys):

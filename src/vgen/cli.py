@@ -150,8 +150,12 @@ def launch(hydra_entry: Callable[[], None], prog: str) -> None:
     its worst point's code.
 
     ``HYDRA_FULL_ERROR=1`` makes Hydra raise its errors here instead of printing them and exiting 1,
-    so a setup error (before the task runs) becomes one line and exit 2.
+    so a setup error (before the task runs) becomes one line and exit 2. The sweep summary is written
+    here, after Hydra returned or raised (a point ending in an exception makes Hydra raise before its
+    own ``on_multirun_end``), and knows every point's outcome, wherever the launcher ran it.
     """
+    from vgen.sweep_summary import finish_started_sweeps
+
     argv, scratch = dry_run_argv(sys.argv[1:])
     sys.argv[1:] = argv
     verbose = _verbose_requested(argv)
@@ -163,13 +167,23 @@ def launch(hydra_entry: Callable[[], None], prog: str) -> None:
     except VgenError as exc:  # the run dir is busy or cannot be created: Hydra has not started
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except SystemExit as exc:  # a sweep point stopped the whole sweep (a signal)
+        sweep_code = finish_started_sweeps()
+        if isinstance(exc.code, int) and sweep_code > exc.code:
+            sys.exit(sweep_code)
+        raise
     except Exception as exc:
-        if not is_setup_error(exc):
+        sweep_code = finish_started_sweeps()
+        if is_setup_error(exc):
+            line, code = setup_error_line(exc), EXIT_BAD_INPUT
+        elif sweep_code:  # a sweep point raised (e.g. submitit's "not requeued"): the summary has it
+            line, code = f"a sweep point failed: {type(exc).__name__}: {exc}".splitlines()[0], sweep_code
+        else:
             raise
         if verbose:
             traceback.print_exc()
-        print(f"{prog}: error: {setup_error_line(exc)}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+        print(f"{prog}: error: {line}", file=sys.stderr)
+        sys.exit(code)
     finally:
         if full_error is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
@@ -177,5 +191,6 @@ def launch(hydra_entry: Callable[[], None], prog: str) -> None:
             os.environ["HYDRA_FULL_ERROR"] = full_error
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    if _multirun_exit_codes and max(_multirun_exit_codes):
-        sys.exit(max(_multirun_exit_codes))
+    code = max(0, finish_started_sweeps(), *_multirun_exit_codes)
+    if code:
+        sys.exit(code)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from dataclasses import dataclass
+from typing import Mapping
 
 from vgen.errors import ConfigError
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 OFFLOAD_MODES = ("none", "model", "sequential")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,14 @@ def validate_runtime(runtime_cfg) -> None:
         raise ConfigError(f"runtime.offload: expected one of {', '.join(OFFLOAD_MODES)}, got {runtime_cfg.offload!r}")
 
 
+def thread_count(threads: int, environ: Mapping[str, str] = os.environ) -> int:
+    """torch's thread count for ``runtime.threads``: 0 (auto) is the CPUs SLURM gave this task
+    (``SLURM_CPUS_PER_TASK``, the launcher's ``cpus_per_task``; torch alone would use every core of
+    the node), or torch's own default (0) outside SLURM."""
+    allotted = environ.get("SLURM_CPUS_PER_TASK", "")
+    return threads or (int(allotted) if allotted.isdigit() else 0)
+
+
 def resolve_placement(runtime_cfg) -> Placement:
     """auto device = cuda if available else cpu; auto dtype = bfloat16 on cuda (float16 without bf16), float32 on cpu.
 
@@ -40,8 +52,10 @@ def resolve_placement(runtime_cfg) -> Placement:
     import torch
 
     validate_runtime(runtime_cfg)
-    if runtime_cfg.threads:
-        torch.set_num_threads(runtime_cfg.threads)
+    threads = thread_count(runtime_cfg.threads)
+    if threads:
+        torch.set_num_threads(threads)
+        log.info("torch threads: %d%s", threads, "" if runtime_cfg.threads else " (SLURM_CPUS_PER_TASK)")
     device = runtime_cfg.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

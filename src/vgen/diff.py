@@ -1,8 +1,10 @@
 """``python -m vgen.diff RUN_A RUN_B``: how two vgen runs differ.
 
-Reports the resolved config values that differ (not just the overrides), model / LoRA / enhancer
-and package version differences, and which outputs changed: jobs are matched by ``job_id``, the
-rest by job index; artifacts by role. An artifact is unchanged when its file sha256 is equal or,
+Reports the resolved config values that differ (not just the overrides), the resolved jobs that
+differ (each job's settings as the manifest recorded them, seed actually used; not how the queue
+was written: inline jobs, a prompts file or repeats), model / LoRA / enhancer and package version
+differences, and which outputs changed: jobs are matched by ``job_id``, the rest by job index;
+artifacts by role. An artifact is unchanged when its file sha256 is equal or,
 failing that, its decoded frames (pixels, samples) are. Exit code 0 when the runs do not differ,
 1 when they do, 2 for a dir that is not a vgen run (like diff(1)).
 """
@@ -24,8 +26,13 @@ from vgen.media.metadata_io import VIDEO_SUFFIXES
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
-# Differ between any two runs by construction: never reported as a config difference.
-RUN_SPECIFIC_KEYS = ("run_dir",)
+# How a run ran, not what it made: never reported as a config difference.
+RUN_SPECIFIC_KEYS = ("run_dir", "queue.resume", "queue.resume_from")
+# How the queue was written down; the resolved jobs are compared instead (RunSnapshot.jobs).
+JOB_SOURCE_KEYS = ("queue.jobs", "queue.prompts_file", "queue.repeats")
+# Job keys the manifest records that are not job settings (see ProductionManager.inputs): the
+# seed a job asked for (-1 = random); ``seed`` is the one it used.
+RECORD_ONLY_JOB_KEYS = ("requested_seed",)
 ADAPTER_SECTIONS = ("model", "lora", "enhancer")
 ABSENT = "<absent>"
 
@@ -63,6 +70,11 @@ class RunSnapshot:
     def artifact_path(self, artifact: dict[str, Any]) -> Path:
         return self.run_dir / artifact["path"]  # absolute paths stay absolute
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job's resolved settings as the manifest recorded them (the seed actually used)."""
+        return [{key: value for key, value in row["inputs"]["job"].items() if key not in RECORD_ONLY_JOB_KEYS}
+                for row in self.rows]
+
     def versions(self) -> dict[str, Any]:
         """Package versions the run recorded (the latest row's)."""
         return dict(self.rows[-1].get("versions", {})) if self.rows else {}
@@ -96,7 +108,12 @@ def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    return mapping_differences(comparable_config(a), comparable_config(b))
+    """Resolved config differences, except run-specific keys and how the queue was written."""
+    def ignored(key: str) -> bool:
+        return any(key == prefix or key.startswith((f"{prefix}.", f"{prefix}["))
+                   for prefix in (*RUN_SPECIFIC_KEYS, *JOB_SOURCE_KEYS))
+
+    return [entry for entry in mapping_differences(a, b) if not ignored(entry[0])]
 
 
 # ------------------------------------------------------------------------------- artifact content
@@ -190,6 +207,7 @@ def match_jobs(run_a: RunSnapshot, run_b: RunSnapshot) -> list[tuple[dict | None
 def diff_runs(run_a: RunSnapshot, run_b: RunSnapshot) -> dict[str, Any]:
     """Everything that differs, as a JSON-ready dict (``differs`` tells whether anything does)."""
     config = config_differences(run_a.config, run_b.config)
+    jobs = mapping_differences({"jobs": run_a.jobs()}, {"jobs": run_b.jobs()})
     outputs = []
     for row_a, row_b, matched_by in match_jobs(run_a, run_b):
         artifacts = compare_rows(run_a, row_a, run_b, row_b)
@@ -210,11 +228,12 @@ def diff_runs(run_a: RunSnapshot, run_b: RunSnapshot) -> dict[str, Any]:
                       "only_a": [o for o in run_a.overrides if o not in run_b.overrides],
                       "only_b": [o for o in run_b.overrides if o not in run_a.overrides]},
         "config": config,
+        "jobs": jobs,
         "adapters": [entry for entry in config if entry[0].split(".")[0].split("[")[0] in ADAPTER_SECTIONS],
         "versions": versions,
         "outputs": outputs,
     }
-    report["differs"] = bool(config or versions or any(o["changed"] or o["adapter_payloads"] for o in outputs))
+    report["differs"] = bool(config or jobs or versions or any(o["changed"] or o["adapter_payloads"] for o in outputs))
     return report
 
 
@@ -232,6 +251,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines += [f"Overrides only in A: {' '.join(overrides['only_a']) or '-'}",
               f"Overrides only in B: {' '.join(overrides['only_b']) or '-'}", ""]
     lines += section("Resolved config", report["config"])
+    lines += section("Resolved jobs", report["jobs"])
     lines += section("Model / LoRA / enhancer", report["adapters"])
     lines += section("Package versions", report["versions"])
     lines += ["", "Outputs (jobs matched by job_id, then by index):"]

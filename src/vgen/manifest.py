@@ -81,16 +81,13 @@ class ManifestLog:
 
     def append(self, row: Mapping[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "
-").encode("utf-8")
+        line = (json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close
             end = os.fstat(fd).st_size
-            if end and os.pread(fd, 1, end - 1) != b"
-":
-                line = b"
-" + line  # end a torn last line (a killed writer) in the same write
+            if end and os.pread(fd, 1, end - 1) != b"\n":
+                line = b"\n" + line  # end a torn last line (a killed writer) in the same write
             try:
                 written = os.write(fd, line)
                 if written != len(line):

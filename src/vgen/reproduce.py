@@ -27,14 +27,12 @@ from typing import Any
 
 from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.config.schema import GROUP_SCHEMAS
-from vgen.diff import RunSnapshot, compare_files, config_differences, mapping_differences
+from vgen.diff import RECORD_ONLY_JOB_KEYS, RunSnapshot, compare_files, config_differences, mapping_differences
 from vgen.errors import ConfigError, VgenError
 from vgen.manifest import MANIFEST_RELATIVE_PATH, latest_rows, package_versions, read_rows
 
 OVERLAY_GROUP = "vgen_reproduce"
 REPORT_NAME = "reproduce_report.json"
-# Job keys the manifest records that are not job settings (see ProductionManager.inputs).
-RECORD_ONLY_JOB_KEYS = ("requested_seed",)
 MIN_JOB_ID_PREFIX = 8
 
 

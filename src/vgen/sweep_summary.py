@@ -1,17 +1,27 @@
 """Sweep summary: a Hydra callback recording each sweep point's outcome and the whole sweep's table.
 
-``on_job_end`` runs where the job ran (the sweep process for the basic launcher, the worker for
-submitit), so it writes a per-point record file into the point's run dir; ``on_multirun_end`` runs
-in the submitting process and gathers those records from the sweep dir into
-``multirun_summary.jsonl`` (one row per point) and ``multirun_summary.md`` (a readable table).
-A point whose dir exists but holds no record (its worker was killed) is listed as ``missing``.
+``on_job_start``/``on_job_end`` run where the point runs (the sweep process for the basic launcher,
+the worker for submitit): they write the point's record file into its run dir, first as
+``running`` (with the SLURM job id, host and pid), then with the outcome. The submitting process
+gathers those records into ``multirun_summary.jsonl`` (one row per point) and
+``multirun_summary.md`` (a readable table) when the sweep ends, however it ends: ``vgen.cli.launch``
+calls :func:`finish_started_sweeps` after Hydra returned or raised (Hydra skips its own
+``on_multirun_end`` when a point ended in an exception). A point that never reported is resolved
+from what is left: its SLURM job's state (``sacct``) or its process, see :func:`resolve_unreported`.
+
+``python -m vgen.sweep_summary SWEEP_DIR`` rebuilds the summary at any time, e.g. after requeued
+points finished or a point was rerun by hand (a rerun in a point's dir updates its record).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,6 +39,12 @@ SUMMARY_JSONL_NAME = "multirun_summary.jsonl"
 SUMMARY_TABLE_NAME = "multirun_summary.md"
 # vgen's exit codes (see vgen.app) as sweep point statuses.
 EXIT_STATUS = {0: "success", 1: "failed", 2: "error", 130: "interrupted", 143: "interrupted"}
+RUNNING = "running"  # a record's status while its point runs; never left in a summary
+# SLURM job states (sacct) in which the job may still run and report.
+SLURM_ACTIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
+                       "SUSPENDED", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT"}
+# Sweep dirs whose sweep started in this process (on_multirun_start), finished by vgen.cli.launch.
+_started_sweeps: list[tuple[Path, Any]] = []  # (sweep dir, its report config)
 
 
 def manifest_outcome(run_dir: Path) -> dict[str, Any]:
@@ -39,55 +55,177 @@ def manifest_outcome(run_dir: Path) -> dict[str, Any]:
     return {"jobs": dict(sorted(counts.items())), "artifacts": artifacts}
 
 
-def point_record(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
-    """The outcome of one sweep point (``job_return`` of the task function ``vgen.app.hydra_entry``)."""
+def job_outcome(job_return: JobReturn) -> dict[str, Any]:
+    """status, exit_code and error of the task function ``vgen.app.hydra_entry``'s return."""
     value = job_return._return_value  # the public property re-raises a failed job's exception
     if job_return.status == JobStatus.COMPLETED and isinstance(value, int):
-        exit_code, error = value, None
         status = EXIT_STATUS.get(value, "failed" if value else "success")
-    else:
-        exit_code, status = None, "error"
-        error = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else repr(value)
+        return {"status": status, "exit_code": value, "error": None}
+    error = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else repr(value)
+    return {"status": "failed", "exit_code": None, "error": error}
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / POINT_RECORD_NAME
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def write_record(record: dict[str, Any]) -> None:
+    """Replace the point's record atomically (the submitting process may read it at any time)."""
+    target = Path(record["run_dir"]) / POINT_RECORD_NAME
+    temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    temp.write_text(json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temp, target)
+
+
+def point_record(config: DictConfig, outcome: dict[str, Any]) -> dict[str, Any] | None:
+    """The record of the point ``config`` runs, or None when it is not a sweep point.
+
+    A sweep point (multirun) is identified by its job number and overrides. A single run in a
+    point's dir (one that holds a point record, or is named by its number next to the sweep's
+    multirun.yaml) is that point rerun by hand: it keeps the point's number.
+    """
     run_dir = Path(config.hydra.runtime.output_dir)
+    overrides = list(OmegaConf.to_container(config.hydra.overrides.task))
+    if config.hydra.mode == RunMode.MULTIRUN:
+        identity = {"num": int(config.hydra.job.num), "overrides": overrides}
+    elif (earlier := read_record(run_dir)) is not None:
+        identity = {"num": earlier["num"], "overrides": earlier["overrides"]}
+    elif run_dir.name.isdigit() and (run_dir.parent / "multirun.yaml").is_file():
+        identity = {"num": int(run_dir.name), "overrides": overrides}
+    else:
+        return None
     return {
-        "num": int(config.hydra.job.num),
-        "overrides": list(OmegaConf.to_container(config.hydra.overrides.task)),
-        "status": status,
-        "exit_code": exit_code,
-        "error": error,
+        **identity, **outcome,
         "run_dir": str(run_dir),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "finished": utc_timestamp(),
+        "slurm_job_id": slurm_job_id(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "finished": None if outcome["status"] == RUNNING else utc_timestamp(),
         **manifest_outcome(run_dir),
     }
 
 
-def missing_record(point_dir: Path) -> dict[str, Any]:
-    """A point that started (Hydra saved its overrides) but never reported back."""
+def slurm_job_id() -> str | None:
+    """This process's SLURM job as squeue and sacct name it: ``ARRAYJOB_TASK`` for an array task."""
+    array_job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array_job}_{task}" if array_job and task else os.environ.get("SLURM_JOB_ID")
+
+
+def slurm_job_state(job_id: str) -> str | None:
+    """The job's state as ``sacct`` reports it (e.g. ``CANCELLED by 0``), None when sacct cannot tell."""
+    try:
+        result = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", job_id],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = result.stdout.strip().splitlines()
+    return lines[0].strip() if result.returncode == 0 and lines else None
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def resolve_unreported(record: dict[str, Any]) -> dict[str, Any]:
+    """A point whose record still says ``running``: ``missing`` while it may still report, else
+    ``failed`` (its SLURM job or process ended without an outcome: killed, out of memory, node lost)
+    or ``interrupted`` (it ran in this process, which a signal is stopping)."""
+    if record["slurm_job_id"]:
+        state = slurm_job_state(record["slurm_job_id"])
+        if state is None or state.split()[0] in SLURM_ACTIVE_STATES:
+            where = f"SLURM state {state}" if state else "sacct cannot tell"
+            return {**record, "status": "missing", "error": f"still running or never reported ({where})"}
+        return {**record, "status": "failed",
+                "error": f"SLURM job {record['slurm_job_id']} ended {state} without reporting an outcome"}
+    if record["host"] == socket.gethostname() and record["pid"] == os.getpid():
+        return {**record, "status": "interrupted", "error": "stopped by a signal"}
+    if record["host"] == socket.gethostname() and process_alive(record["pid"]):
+        return {**record, "status": "missing", "error": f"still running (pid {record['pid']})"}
+    return {**record, "status": "failed",
+            "error": f"its process (pid {record['pid']} on {record['host']}) ended without reporting an outcome"}
+
+
+def missing_record(point_dir: Path) -> dict[str, Any] | None:
+    """A point that started (Hydra saved its overrides) but never wrote a record; None when the dir
+    is no sweep point (no job number in its hydra.yaml, e.g. rewritten by a single run, nor as name)."""
     overrides = OmegaConf.load(point_dir / ".hydra" / "overrides.yaml")
     hydra_cfg = OmegaConf.load(point_dir / ".hydra" / "hydra.yaml")
+    num = OmegaConf.select(hydra_cfg, "hydra.job.num", default=None, throw_on_missing=False)
+    if num is None and not point_dir.name.isdigit():
+        return None
     return {
-        "num": int(hydra_cfg.hydra.job.num),
+        "num": int(num if num is not None else point_dir.name),
         "overrides": list(OmegaConf.to_container(overrides)),
         "status": "missing",
         "exit_code": None,
         "error": "the point never reported an outcome (killed, timed out or still running)",
         "run_dir": str(point_dir),
         "slurm_job_id": None,
+        "host": None,
+        "pid": None,
         "finished": None,
         **manifest_outcome(point_dir),
+    }
+
+
+def planned_points(sweep_dir: Path) -> list[list[str]]:
+    """Every point's overrides, expanded from the sweep's multirun.yaml as Hydra's basic sweeper
+    does (point N = item N); empty for another sweeper or a sweep the parser cannot expand."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    config_file = sweep_dir / "multirun.yaml"
+    if not config_file.is_file():
+        return []
+    hydra_cfg = OmegaConf.load(config_file).hydra
+    if OmegaConf.select(hydra_cfg, "sweeper._target_") != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
+        return []
+    params = [f"{key}={value}" for key, value in (OmegaConf.select(hydra_cfg, "sweeper.params") or {}).items()]
+    try:
+        overrides = OverridesParser.create().parse_overrides([*params, *hydra_cfg.overrides.task])
+        return [point for batch in BasicSweeper.split_arguments(overrides, None) for point in batch]
+    except HydraException:
+        return []
+
+
+def never_started_record(num: int, overrides: list[str], sweep_dir: Path) -> dict[str, Any]:
+    return {
+        "num": num, "overrides": overrides, "status": "missing", "exit_code": None,
+        "error": "the point never started (cancelled while pending, or the sweep stopped before it)",
+        "run_dir": str(sweep_dir / str(num)), "slurm_job_id": None, "host": None, "pid": None,
+        "finished": None, "jobs": {}, "artifacts": [],
     }
 
 
 def gather_records(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every point of the sweep, ordered by its job number."""
     records = [json.loads(path.read_text(encoding="utf-8")) for path in sweep_dir.rglob(POINT_RECORD_NAME)]
+    records = [resolve_unreported(record) if record["status"] == RUNNING else record for record in records]
     reported = {Path(record["run_dir"]).resolve() for record in records}
     for overrides_file in sweep_dir.rglob(".hydra/overrides.yaml"):
         point_dir = overrides_file.parent.parent
         if point_dir.resolve() not in reported and (point_dir / ".hydra" / "hydra.yaml").is_file():
             records.append(missing_record(point_dir))
+    records = [record for record in records if record is not None]
+    seen = {record["num"] for record in records}
+    records += [never_started_record(num, overrides, sweep_dir)
+                for num, overrides in enumerate(planned_points(sweep_dir)) if num not in seen]
     return sorted(records, key=lambda record: record["num"])
+
+
+def sweep_exit_code(records: list[dict[str, Any]]) -> int:
+    """The worst point's exit code: 0 only when every point succeeded."""
+    codes = [record["exit_code"] if record["exit_code"] is not None else int(record["status"] != "success")
+             for record in records]
+    return max(codes, default=0)
 
 
 def format_table(records: list[dict[str, Any]], sweep_dir: Path) -> str:
@@ -95,8 +233,8 @@ def format_table(records: list[dict[str, Any]], sweep_dir: Path) -> str:
     lines = [
         f"# Sweep {sweep_dir}",
         "",
-        "| # | status | jobs | overrides | run dir | artifacts |",
-        "|---|--------|------|-----------|---------|-----------|",
+        "| # | status | jobs | overrides | run dir | artifacts | error |",
+        "|---|--------|------|-----------|---------|-----------|-------|",
     ]
     for record in records:
         jobs = ", ".join(f"{count} {status}" for status, count in record["jobs"].items()) or "none"
@@ -104,7 +242,7 @@ def format_table(records: list[dict[str, Any]], sweep_dir: Path) -> str:
         shown_dir = run_dir.relative_to(sweep_dir) if run_dir.is_relative_to(sweep_dir) else run_dir
         cells = [
             str(record["num"]), record["status"], jobs, " ".join(record["overrides"]) or "(none)",
-            str(shown_dir), "<br>".join(record["artifacts"]) or "-",
+            str(shown_dir), "<br>".join(record["artifacts"]) or "-", " ".join((record["error"] or "-").split()),
         ]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     counts = Counter(record["status"] for record in records)
@@ -123,24 +261,56 @@ def write_summary(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
-class SweepSummaryCallback(Callback):
-    """Registered under ``hydra.callbacks.sweep_summary`` in conf/config.yaml."""
-
-    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if config.hydra.mode != RunMode.MULTIRUN:
-            return
-        record = point_record(config, job_return)
-        target = Path(record["run_dir"]) / POINT_RECORD_NAME
-        target.write_text(json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
+def finish_started_sweeps() -> int:
+    """Write the summary of every sweep this process started; returns the worst point's exit code."""
+    code = 0
+    while _started_sweeps:
+        sweep_dir, report_cfg = _started_sweeps.pop(0)
         if not sweep_dir.is_dir():  # nothing ran (e.g. the launcher failed before the first point)
-            return
+            continue
         records = write_summary(sweep_dir)
         counts = Counter(record["status"] for record in records)
         log.info("Sweep summary (%s): %s", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
                  sweep_dir.resolve() / SUMMARY_TABLE_NAME)
         from vgen.report import write_report_after_run
 
-        write_report_after_run(sweep_dir, config.report)
+        write_report_after_run(sweep_dir, report_cfg)
+        code = max(code, sweep_exit_code(records))
+    return code
+
+
+class SweepSummaryCallback(Callback):
+    """Registered under ``hydra.callbacks.sweep_summary`` in conf/config.yaml."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _started_sweeps.append((Path(str(config.hydra.sweep.dir)).absolute(), config.report))
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        record = point_record(config, {"status": RUNNING, "exit_code": None, "error": None})
+        if record is not None:
+            write_record(record)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        record = point_record(config, job_outcome(job_return))
+        if record is not None:
+            write_record(record)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vgen.sweep_summary",
+        description="Rebuild a sweep's multirun_summary.jsonl and .md from its points' records. "
+                    "Exit code: the worst point's (0 every point succeeded, 1 a point failed or is "
+                    "missing, 2 bad input or a point with bad config, 130/143 interrupted).")
+    parser.add_argument("sweep_dir", type=Path, help="the sweep dir (hydra.sweep.dir; holds one dir per point)")
+    args = parser.parse_args(argv)
+    if not (args.sweep_dir / "multirun.yaml").is_file():
+        print(f"error: {args.sweep_dir}: not a sweep dir (no multirun.yaml)", file=sys.stderr)
+        return 2
+    records = write_summary(args.sweep_dir)
+    print(format_table(records, args.sweep_dir.resolve()), end="")
+    return sweep_exit_code(records)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
