@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from vgen.conditioning.spec import job_inputs
 from vgen.jobs import JobSpec
 
 
@@ -27,4 +28,8 @@ def format_plan(cfg, jobs: Sequence[JobSpec], planned_output: Callable[[JobSpec]
             f"steps={s['steps']} cfg={s['guidance_scale']} fps={s['fps']} -> "
             f"<run_dir>/{planned_output(job)}\n      prompt: {job.prompt}"
         )
+        if inputs := job_inputs(s):
+            listed = ", ".join(f"{key}={value}" for key, value in inputs.items())
+            fitting = f" (fit={s['fit']}, loop_video={s['loop_video']})" if "fit" in s else ""
+            lines.append(f"      inputs: {listed}{fitting}")
     return "\n".join(lines)

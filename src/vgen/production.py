@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from vgen import __version__
+from vgen.conditioning.validate import validate_queue_inputs
 from vgen.devices import validate_runtime
 from vgen.errors import ConfigError
 from vgen.jobs import JobSpec, expand_jobs
@@ -81,6 +82,7 @@ class ProductionManager:
         validate_enhancer_config(self.cfg.enhancer)
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
+        validate_queue_inputs(jobs, self.cfg.model)
         for job in jobs:
             self.resolve_loras(job)
 
@@ -169,15 +171,24 @@ class ProductionManager:
         if payload := self.enhancer.payload(self.cfg.enhancer, [enhancement]):
             adapter_payloads["prompt_enhancer"] = payload
         prompt = self.loras.apply_prompt(loras, enhanced_prompt or job.prompt)
+        from vgen.conditioning.prepare import prepare_inputs
+
+        started = time.perf_counter()
+        prepared = prepare_inputs(job.settings, self.cfg.model)
+        prepare_s = time.perf_counter() - started
         runtime = GenerationRuntime(pipe, self.cfg.model, job, step_hooks=hooks)
-        result = runtime.run(prompt=prompt, seed=draw_seed(job.settings["seed"]), adapter_payloads=adapter_payloads)
+        result = runtime.run(prompt=prompt, seed=draw_seed(job.settings["seed"]), adapter_payloads=adapter_payloads,
+                             pipeline_inputs=prepared.pipeline_kwargs)
         result.enhanced_prompt = enhanced_prompt
-        result.timings = {"load_s": load_s, "enhance_s": enhance_s, **result.timings}
+        result.input_files, result.source_images = prepared.files, prepared.source_images
+        result.timings = {"load_s": load_s, "enhance_s": enhance_s, "prepare_inputs_s": prepare_s, **result.timings}
         return result
 
     # -- records --------------------------------------------------------------------------------
-    def inputs(self, job: JobSpec, *, seed: int | None = None, enhanced_prompt: str | None = None) -> dict[str, Any]:
-        """The manifest ``inputs``: the resolved job (with the seed actually used), model and overrides."""
+    def inputs(self, job: JobSpec, *, seed: int | None = None, enhanced_prompt: str | None = None,
+               files: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The manifest ``inputs``: the resolved job (with the seed actually used), model, overrides and
+        the input files read (``files``: path, sha256, bytes; frames and fps of a video)."""
         settings = dict(job.settings)
         if seed is not None:
             settings["requested_seed"], settings["seed"] = settings["seed"], seed
@@ -190,6 +201,7 @@ class ProductionManager:
             "model": {"name": model.name, "source": model.source, "revision": model.revision,
                       "pipeline_class": model.pipeline_class, "snapshot": self.model_snapshot},
             "overrides": self.overrides,
+            **({"files": files} if files else {}),
         }
 
     @cached_property
@@ -198,8 +210,10 @@ class ProductionManager:
         return OmegaConf.to_container(self.cfg, resolve=True)
 
     def artifact_metadata(self, result: GenerationResult, inputs: dict[str, Any]) -> dict[str, Any]:
-        """What is embedded in (or written beside) each artifact: enough to rebuild the run from the file."""
+        """What is embedded in (or written beside) each artifact: enough to rebuild the run from the file
+        (the source images themselves too with ``metadata.embed_source_images``)."""
         return {
+            **({"source_images": result.source_images} if result.source_images else {}),
             "vgen_version": __version__,
             "run_id": self.run_id,
             "job_id": result.job.job_id,
@@ -213,7 +227,8 @@ class ProductionManager:
         """Write the job's artifacts through ``media``, then its manifest row (error row on a write failure)."""
         recorder = ManifestRecorder(media)
         started = time.perf_counter()
-        inputs = self.inputs(result.job, seed=result.seed, enhanced_prompt=result.enhanced_prompt)
+        inputs = self.inputs(result.job, seed=result.seed, enhanced_prompt=result.enhanced_prompt,
+                             files=result.input_files)
         error: BaseException | None = None
         try:
             path, metadata = self.output_path(result.job), self.artifact_metadata(result, inputs)
