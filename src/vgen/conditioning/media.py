@@ -44,15 +44,12 @@ def _video_info(path: Path) -> MediaInfo:
             if not container.streams.video:
                 raise ConfigError(f"{path}: no video stream")
             stream = container.streams.video[0]
-            first = next(container.decode(stream), None)  # proves the codec decodes it
+            rate = stream.average_rate or stream.guessed_rate
+            frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)  # mkv: no count
+        with av.open(str(path)) as container:
+            first = next(container.decode(video=0), None)  # proves the codec decodes it
             if first is None:
                 raise ConfigError(f"{path}: the video stream holds no frames")
-            rate = stream.average_rate or stream.guessed_rate
-            frames = stream.frames
-        if not frames:  # mkv/webm store no count: count the packets
-            from vgen.media.probe import count_frames
-
-            frames = count_frames(path, stream.index)
     except av.FFmpegError as exc:
         raise ConfigError(f"cannot decode video {path}: {exc}") from None
     return MediaInfo("video", first.width, first.height, int(frames), float(rate) if rate else None)
