@@ -201,3 +201,46 @@ def test_dry_run_lists_each_jobs_inputs(tmp_path):
                       cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr
     assert f"inputs: image={tmp_path / 'boat.png'} (fit=crop, loop_video=False)" in result.stdout
+
+
+# ------------------------------------------------------------------------------- reproducing
+
+
+@pytest.fixture(scope="module")
+def i2v_run(tmp_path_factory):
+    """One i2v job on a copy of the example image, with the source image embedded in the video."""
+    work = tmp_path_factory.mktemp("i2v")
+    image = work / "start.png"
+    image.write_bytes(BOAT.read_bytes())
+    result = run_vgen("model=tiny_wan_i2v", "runtime.progress=false", "metadata.embed_source_images=true",
+                      "generation.steps=2", "queue.jobs=[{prompt: a boat sails off, image: start.png}]",
+                      f"hydra.run.dir={work / 'run'}", cwd=work)
+    assert result.returncode == 0, result.stderr
+    [row] = read_manifest(work / "run")
+    return SimpleNamespace(work=work, image=image, run=work / "run", video=work / "run" / row["artifacts"][0]["path"])
+
+
+def test_reproduce_an_i2v_job_from_the_video_alone(i2v_run, tmp_path):
+    moved = tmp_path / "start.png.bak"
+    i2v_run.image.rename(moved)  # the input file is gone: only the video holds it
+    try:
+        result = run_vgen(str(i2v_run.video), "--out", str(tmp_path / "again"), module="vgen.reproduce",
+                          cwd=tmp_path, timeout=600)
+    finally:
+        moved.rename(i2v_run.image)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 of 1 artifact(s) identical" in result.stdout
+    [row] = read_manifest(tmp_path / "again")
+    assert row["inputs"]["job"]["image"].startswith(str(tmp_path / "again" / "source_images"))
+
+
+def test_reproduce_refuses_a_changed_input(i2v_run, tmp_path):
+    original = i2v_run.image.read_bytes()
+    Image.open(BOAT).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(i2v_run.image)
+    try:
+        result = run_vgen(str(i2v_run.run), "--out", str(tmp_path / "again"), module="vgen.reproduce", cwd=tmp_path)
+    finally:
+        i2v_run.image.write_bytes(original)
+    assert result.returncode == 2
+    assert f"input image {i2v_run.image} changed since the run" in result.stderr
+    assert not (tmp_path / "again").exists()
