@@ -171,12 +171,12 @@ class ProductionManager:
         if payload := self.enhancer.payload(self.cfg.enhancer, [enhancement]):
             adapter_payloads["prompt_enhancer"] = payload
         prompt = self.loras.apply_prompt(loras, enhanced_prompt or job.prompt)
-        from vgen.conditioning.prepare import prepare_inputs
+        from vgen.conditioning.prepare import pipeline_for, prepare_inputs
 
         started = time.perf_counter()
         prepared = prepare_inputs(job.settings, self.cfg.model)
         prepare_s = time.perf_counter() - started
-        runtime = GenerationRuntime(pipe, self.cfg.model, job, step_hooks=hooks)
+        runtime = GenerationRuntime(pipeline_for(pipe, prepared.pipeline_class), self.cfg.model, job, step_hooks=hooks)
         result = runtime.run(prompt=prompt, seed=draw_seed(job.settings["seed"]), adapter_payloads=adapter_payloads,
                              pipeline_inputs=prepared.pipeline_kwargs)
         result.enhanced_prompt = enhanced_prompt

@@ -24,6 +24,7 @@ class PreparedInputs:
     pipeline_kwargs: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Any] = field(default_factory=dict)  # manifest records, by input key
     source_images: dict[str, Any] = field(default_factory=dict)  # label -> oriented RGB image (embedding)
+    pipeline_class: str | None = None  # run on this pipeline class (from_pipe of the loaded one)
 
 
 def file_record(path: str | Path, kind: str) -> dict[str, Any]:
@@ -78,5 +79,15 @@ def prepare_inputs(settings: Mapping[str, Any], model_cfg: Any) -> PreparedInput
         else:
             converted = _frames(value, settings, mask=key == "mask")
         prepared.pipeline_kwargs[declaration["arg"]] = converted
+        prepared.pipeline_class = declaration.get("pipeline_class") or prepared.pipeline_class
     prepared.files = input_file_records(settings)
     return prepared
+
+
+def pipeline_for(pipe: Any, pipeline_class: str | None) -> Any:
+    """``pipe``, or the same components as a ``pipeline_class`` pipeline (diffusers ``from_pipe``: no copy)."""
+    if pipeline_class is None or type(pipe).__name__ == pipeline_class:
+        return pipe
+    import diffusers
+
+    return getattr(diffusers, pipeline_class).from_pipe(pipe)

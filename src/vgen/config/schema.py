@@ -20,6 +20,9 @@ class ModelInput:
 
     arg: str = MISSING
     required: bool = False
+    # A job that sets this input runs on this diffusers pipeline class instead, built from the loaded
+    # pipeline with ``from_pipe`` (same weights): Wan 2.2 TI2V's text and image modes.
+    pipeline_class: Optional[str] = None
 
 
 @dataclass

@@ -85,12 +85,12 @@ def tiny_wan_components() -> dict:
     return {"tokenizer": tokenizer, "text_encoder": text_encoder, "vae": vae}
 
 
-def tiny_wan_transformer(in_channels: int = 16, **kwargs):
+def tiny_wan_transformer(in_channels: int = 16, out_channels: int = 16, **kwargs):
     """A tiny ``WanTransformer3DModel``; image-conditioned variants pass ``in_channels=36, image_dim=...``."""
     from diffusers import WanTransformer3DModel
 
     return WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=in_channels, out_channels=16,
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=in_channels, out_channels=out_channels,
         text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
         qk_norm="rms_norm_across_heads", rope_max_seq_len=32, **kwargs,
     )
