@@ -86,3 +86,36 @@ def test_conditioned_config_generates_and_uses_its_inputs(tmp_path: Path, inputs
         assert (stream["frames"], stream["height"], stream["width"]) == (9, 64, 64)
     first, second = (row["artifacts"][0]["sha256"] for row in rows)
     assert first != second  # the differing input changed the video: it reached the pipeline
+
+
+@pytest.mark.slow
+def test_matte_outputs_drive_a_vace_job(tmp_path: Path):
+    """Generate a clip, matte it with the guided backend, then use its foreground and alpha videos as
+    the ``video`` and ``mask`` of a tiny VACE job, with no conversion step in between."""
+    generated = tmp_path / "generated"
+    result = run_vgen("runtime.progress=false", "generation.num_frames=9", "generation.steps=2",
+                      "queue.jobs=[{prompt: a boat}]", f"hydra.run.dir={generated}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    clip = generated / read_manifest(generated)[0]["artifacts"][0]["path"]
+    rough = np.zeros((9, 64, 64, 3), np.uint8)
+    rough[:, 16:48, 16:48] = 255  # a rough subject box the guided filter refines
+    write_video(tmp_path / "rough.mkv", rough)
+    matte = tmp_path / "matte"
+    result = run_vgen(f"input.video={clip}", f"input.mask={tmp_path / 'rough.mkv'}", "matte/backend=guided",
+                      f"hydra.run.dir={matte}", module="vgen.matte", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outputs = {artifact["role"]: matte / artifact["path"] for artifact in read_manifest(matte)[0]["artifacts"]}
+    checkpoint = tmp_path / "vace"
+    builders.build_wan_vace().save_pretrained(checkpoint)
+    run = tmp_path / "run"
+    result = run_vgen(
+        "model=wan21_vace_1_3b", f"model.source={checkpoint}", "runtime.progress=false", "generation.height=64",
+        "generation.width=64", "generation.num_frames=9", "generation.steps=2",
+        f"queue.jobs=[{{prompt: a boat, video: {outputs['mask_foreground']}, mask: {outputs['mask_alpha']}}}]",
+        f"hydra.run.dir={run}", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    [row] = read_manifest(run)
+    assert row["status"] == "success", row.get("error")
+    assert row["inputs"]["files"]["video"]["path"] == str(outputs["mask_foreground"])
+    assert row["inputs"]["files"]["mask"]["frames"] == 9
