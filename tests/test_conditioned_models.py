@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
 
 import conditioned_model_builders as builders
@@ -86,6 +87,47 @@ def test_conditioned_config_generates_and_uses_its_inputs(tmp_path: Path, inputs
         assert (stream["frames"], stream["height"], stream["width"]) == (9, 64, 64)
     first, second = (row["artifacts"][0]["sha256"] for row in rows)
     assert first != second  # the differing input changed the video: it reached the pipeline
+    model_cfg = OmegaConf.load(REPO_ROOT / "conf" / "model" / f"{model}.yaml")
+    recorded = rows[0]["inputs"]["model"]
+    for name, component in (model_cfg.get("components") or {}).items():
+        assert recorded["components"][name] == component["dtype"]  # the model card's per-component dtype
+    if model_cfg.get("scheduler"):
+        assert recorded["scheduler"] == {"class_name": model_cfg.scheduler.class_name,
+                                         "settings": dict(model_cfg.scheduler.settings)}
+
+
+@pytest.mark.slow
+def test_component_dtype_overrides_beside_a_bf16_pipeline(tmp_path: Path, inputs):
+    """Wan I2V as its model card loads it: VAE and image encoder in float32, the rest in bfloat16."""
+    checkpoint = tmp_path / "checkpoint"
+    builders.build_wan_i2v().save_pretrained(checkpoint)
+    run = tmp_path / "run"
+    result = run_vgen(
+        "model=wan21_i2v_14b_480p", f"model.source={checkpoint}", "runtime.dtype=bfloat16", "runtime.progress=false",
+        "generation.num_frames=5", "generation.steps=1", f"queue.jobs=[{{prompt: a boat, image: {BOAT}}}]",
+        f"hydra.run.dir={run}", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    [row] = read_manifest(run)
+    assert row["status"] == "success", row.get("error")
+    components = row["inputs"]["model"]["components"]
+    assert (components["vae"], components["image_encoder"]) == ("float32", "float32")
+    assert components["transformer"] == components["text_encoder"] == "bfloat16"
+
+
+def test_unknown_component_or_scheduler_is_exit_2(tmp_path: Path):
+    """A component the checkpoint lacks (the Wan 2.1 I2V config on a Wan 2.2 I2V checkpoint, which has no
+    CLIP image encoder), a scheduler diffusers does not have, a dtype vgen does not know: exit 2, no rows."""
+    checkpoint = tmp_path / "checkpoint"
+    builders.build_wan22_i2v().save_pretrained(checkpoint)
+    common = ["model=wan21_i2v_14b_480p", f"model.source={checkpoint}", f"queue.jobs=[{{prompt: x, image: {BOAT}}}]"]
+    for extra, message in (([], "model.components.image_encoder: the checkpoint has no component 'image_encoder'"),
+                           (["~model.components.image_encoder", "model.scheduler.class_name=UniPC"],
+                            "diffusers has no scheduler named 'UniPC'"),
+                           (["model.components.vae.dtype=float64"], "model.components.vae.dtype: expected one of")):
+        result = run_vgen(*common, *extra, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert not (tmp_path / "run" / "manifests").exists()
 
 
 @pytest.mark.slow

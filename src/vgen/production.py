@@ -24,6 +24,7 @@ from vgen.devices import validate_runtime
 from vgen.errors import ConfigError
 from vgen.jobs import JobSpec, expand_jobs
 from vgen.manifest import ManifestLog, ManifestRecorder, build_row
+from vgen.models.overrides import validate_model_overrides
 from vgen.pipeline_cache import PipelineKey
 from vgen.resident import RESIDENT, ResidentModels
 from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, check_job_shape, draw_seed
@@ -62,6 +63,7 @@ class ProductionManager:
         self.manifest = ManifestLog(self.run_dir)
         self._unreported_load_s = 0.0
         self.model_snapshot: str | None = None
+        self.model_loading: dict[str, Any] = {}  # effective component dtypes and scheduler, once loaded
 
     # -- checks and snapshots -------------------------------------------------------------------
     def generation_defaults(self) -> dict[str, Any]:
@@ -83,6 +85,7 @@ class ProductionManager:
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         validate_queue_inputs(jobs, self.cfg.model)
+        validate_model_overrides(self.cfg.model)
         for job in jobs:
             self.resolve_loras(job)
 
@@ -133,6 +136,9 @@ class ProductionManager:
         )
         # The folder the weights came from: an HF-cache commit hash, a local dir name, tiny_wan-vN.
         self.model_snapshot = Path(pipe.config._name_or_path).name
+        from vgen.models.overrides import effective_settings
+
+        self.model_loading = effective_settings(pipe, self.cfg.model)
         return pipe, load_s
 
     def load_pipeline(self) -> None:
@@ -199,7 +205,7 @@ class ProductionManager:
             "enhanced_prompt": enhanced_prompt,
             "repeat_index": job.repeat_index,
             "model": {"name": model.name, "source": model.source, "revision": model.revision,
-                      "pipeline_class": model.pipeline_class, "snapshot": self.model_snapshot},
+                      "pipeline_class": model.pipeline_class, "snapshot": self.model_snapshot, **self.model_loading},
             "overrides": self.overrides,
             **({"files": files} if files else {}),
         }

@@ -26,6 +26,21 @@ class ModelInput:
 
 
 @dataclass
+class ModelComponent:
+    """Per-component loading overrides (Wan's model card loads the VAE in float32 beside a bf16 transformer)."""
+
+    dtype: Optional[str] = None  # float32 | bfloat16 | float16; null = runtime.dtype
+
+
+@dataclass
+class SchedulerSettings:
+    """The scheduler to run with: a diffusers class built ``from_config`` of the checkpoint's, plus overrides."""
+
+    class_name: Optional[str] = None  # e.g. UniPCMultistepScheduler; null = the checkpoint's own class
+    settings: Dict[str, Any] = field(default_factory=dict)  # e.g. {flow_shift: 3.0}
+
+
+@dataclass
 class ModelConfig:
     """Which diffusers pipeline to load and how (``source`` is a hub id, a local dir or ``builtin:NAME``)."""
 
@@ -42,6 +57,8 @@ class ModelConfig:
     frame_multiple: int = 4
     size_multiple: int = 16
     pipeline_kwargs: Dict[str, Any] = field(default_factory=dict)
+    components: Dict[str, ModelComponent] = field(default_factory=dict)  # by pipeline component name (vae, ...)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     fps_kwarg: Optional[str] = None  # pipeline call argument that takes the job's fps (LTX: frame_rate)
     frames_kwarg: Optional[str] = "num_frames"  # null when the pipeline takes its length from a source video
     download_hint: str = ""

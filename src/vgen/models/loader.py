@@ -72,10 +72,13 @@ def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None):
     if pipeline_cls is None:
         raise ConfigError(f"model.pipeline_class: diffusers has no pipeline named {model_cfg.pipeline_class!r}")
     directory = resolve_source(model_cfg, cache_dir)
+    from vgen.models.overrides import apply_scheduler, component_kwargs
+
     kwargs = {"dtype": getattr(torch, placement.dtype), "local_files_only": True}
     if model_cfg.variant:
         kwargs["variant"] = model_cfg.variant
-    pipe = pipeline_cls.from_pretrained(directory, **kwargs)
+    pipe = pipeline_cls.from_pretrained(directory, **kwargs, **component_kwargs(model_cfg, directory))
+    apply_scheduler(pipe, model_cfg)
     if placement.offload == "model":
         pipe.enable_model_cpu_offload(device=placement.device)
     elif placement.offload == "sequential":
