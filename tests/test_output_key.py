@@ -46,3 +46,15 @@ def test_enhancer_text_settings_change_the_key(tmp_path):
     greedy = key_for(tmp_path, "enhancer=smollm2")
     assert key_for(tmp_path, "enhancer=smollm2", "enhancer.temperature=0.7") != greedy
     assert key_for(tmp_path, "enhancer=smollm2", "enhancer.device=cpu") == greedy
+
+
+def test_a_conditioning_input_replaced_under_the_same_path_changes_the_key(tmp_path):
+    from PIL import Image
+
+    image = tmp_path / "start.png"
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(image)
+    job = [f"queue.jobs=[{{prompt: fox, image: {image}}}]", "model=tiny_wan_i2v"]
+    before = key_for(tmp_path, *job)
+    Image.new("RGB", (64, 64), (10, 200, 10)).save(image)
+    after = key_for(tmp_path, *job)
+    assert after[0] == before[0] and after[1] != before[1]

@@ -35,3 +35,17 @@ def test_unknown_builtin_is_a_config_error(source, tmp_path):
 
     with pytest.raises(ConfigError, match="unknown built-in model 'nope'"):
         resolve_source(SimpleNamespace(source=source), str(tmp_path))
+
+
+def test_image_to_video_builtin_is_built_once_into_its_own_dir_and_identical(tmp_path):
+    import torch
+
+    from vgen.models.tiny_wan import build_tiny_wan_i2v_pipeline
+
+    directory = ensure_tiny_wan(tmp_path, "tiny_wan_i2v")
+    assert directory.name == f"tiny_wan_i2v-v{TINY_WAN_VERSION}" and (directory / "image_encoder").is_dir()
+    assert ensure_tiny_wan(tmp_path, "tiny_wan_i2v") == directory
+    first, second = build_tiny_wan_i2v_pipeline(), build_tiny_wan_i2v_pipeline()
+    for component in ("transformer", "image_encoder"):
+        a, b = getattr(first, component).state_dict(), getattr(second, component).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), component

@@ -61,7 +61,7 @@ def test_unusable_prompts_files_are_refused(tmp_path, name, content, needle):
     "module,override,needles",
     [("vgen", "generation.bogus=1", ["vgen: error: ", "generation.bogus", "not in 'GenerationConfig'"]),
      ("vgen", "generation.steps=abc", ["vgen: error: ", "generation.steps=abc", "could not be converted to Integer"]),
-     ("vgen", "model=nope", ["vgen: error: ", "model/nope", "tiny_wan, wan21_t2v_1_3b"]),
+     ("vgen", "model=nope", ["vgen: error: ", "model/nope", "tiny_wan, tiny_wan_i2v, wan21_flf2v_14b_720p"]),
      ("vgen", "queue.jobs=[{prompt: a}]x", ["vgen: error: ", "override 'queue.jobs=[{prompt: a}]x'", "extraneous"]),
      ("vgen", "queue.jobs=[{prompt: a}", ["vgen: error: ", "queue.jobs=[{prompt: a}"]),
      ("vgen", "+generation.bogus=1", ["generation.bogus: unknown config key"]),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Container, Mapping
 
+from vgen.conditioning.spec import CONDITIONING_KEYS, conditioning_settings, resolve_input_paths
 from vgen.config.schema import GenerationConfig
 from vgen.errors import ConfigError
 from vgen.hashing import canonical_json, sha256_hex
@@ -20,7 +21,7 @@ from vgen.job_validation import SEED_LIMIT, validate_job_values
 GENERATION_KEYS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
 _KEY_TYPES = {"int": int, "float": (int, float), "str": str}
 # Job keys that are not generation settings; their values are validated by the adapters that use them.
-ADAPTER_JOB_KEYS = {"loras", "lora_preset", "image", "repeats"}
+ADAPTER_JOB_KEYS = {"loras", "lora_preset", "repeats", *CONDITIONING_KEYS}
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def job_settings(
     repeats = job.pop("repeats", 1)
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise ConfigError(f"{where}.repeats: must be an integer >= 1, got {repeats!r}")
-    settings = {**generation_defaults, **job}
+    settings = conditioning_settings({**generation_defaults, **job}, where)
     if not str(settings.get("prompt", "")).strip():
         raise ConfigError(f"{where}.prompt: empty prompt")
     validate_job_values(settings, model_cfg, where, own_keys=job)
@@ -150,7 +151,9 @@ def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any], model_cf
     """Resolve every job of the queue (``queue.jobs`` then ``queue.prompts_file``, else ``queue.default_jobs``)."""
     raw_jobs = [(f"queue.jobs[{i}]", job) for i, job in enumerate(queue_cfg.jobs or [])]
     if queue_cfg.prompts_file:
-        raw_jobs += [(f"{queue_cfg.prompts_file}[{i}]", job) for i, job in enumerate(read_prompts_file(queue_cfg.prompts_file))]
+        folder = Path(queue_cfg.prompts_file).expanduser().absolute().parent  # input paths are relative to it
+        raw_jobs += [(f"{queue_cfg.prompts_file}[{i}]", resolve_input_paths(job, folder))
+                     for i, job in enumerate(read_prompts_file(queue_cfg.prompts_file))]
     if not raw_jobs:
         raw_jobs = [(f"queue.default_jobs[{i}]", job) for i, job in enumerate(queue_cfg.default_jobs or [])]
     if queue_cfg.repeats < 1:

@@ -16,7 +16,7 @@ from vgen.hashing import canonical_json, sha256_hex
 # Model settings that select the weights and how the pipeline is called; labels, hints and
 # validation-only keys (name, download_hint, local_files_only, frame/size_multiple) are left out.
 MODEL_KEYS = ("family", "pipeline_class", "source", "revision", "variant", "task", "experts", "pipeline_kwargs",
-              "fps_kwarg")
+              "fps_kwarg", "components", "scheduler")
 # Output settings that do not change the written files: the preset's label and the write machinery.
 OUTPUT_KEYS_IGNORED = ("name", "retries", "retry_delay_s", "background_writer", "writer_queue_size")
 # Enhancer settings that change the rewritten text (device, cache and error policy do not).
@@ -58,8 +58,10 @@ def output_recipe(
     lora_payload: Mapping[str, Any],
     enhancer_cfg: Any,
     output: Mapping[str, Any],
+    input_files: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """What besides the job spec decides a job's output. ``dtype`` is the resolved one (never ``auto``)."""
+    """What besides the job spec decides a job's output. ``dtype`` is the resolved one (never ``auto``);
+    ``input_files`` the sha256 of each conditioning input file (the job spec names only their paths)."""
     return {
         "model": {key: model.get(key) for key in MODEL_KEYS},
         "dtype": dtype,
@@ -67,7 +69,17 @@ def output_recipe(
         "lora": lora_recipe(lora_payload),
         "enhancer": enhancer_recipe(enhancer_cfg),
         "output": {key: value for key, value in output.items() if key not in OUTPUT_KEYS_IGNORED},
+        "input_files": dict(input_files),
     }
+
+
+def input_file_hashes(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``{key: sha256}`` (a list for ``images_ref``) of a resolved job's conditioning input files."""
+    from vgen.conditioning.spec import FILE_KEYS
+    from vgen.hashing import file_sha256
+
+    return {key: [file_sha256(path) for path in value] if isinstance(value, list) else file_sha256(value)
+            for key, value in settings.items() if key in FILE_KEYS and value}
 
 
 def output_key(job_id: str, recipe: Mapping[str, Any]) -> str:

@@ -28,13 +28,20 @@ class PipelineKey:
     device: str
     dtype: str
     offload: str
+    loading: str = ""  # model.components / model.scheduler overrides, as canonical JSON
 
     @classmethod
     def for_model(cls, model_cfg, placement: Placement) -> "PipelineKey":
+        from omegaconf import OmegaConf
+
+        from vgen.hashing import canonical_json
+
+        loading = {key: OmegaConf.to_container(model_cfg[key]) for key in ("components", "scheduler")
+                   if model_cfg.get(key)}
         return cls(
             source=model_cfg.source, revision=model_cfg.revision, variant=model_cfg.variant,
             pipeline_class=model_cfg.pipeline_class, device=placement.device, dtype=placement.dtype,
-            offload=placement.offload,
+            offload=placement.offload, loading=canonical_json(loading),
         )
 
 

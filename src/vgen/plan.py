@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from vgen.conditioning.spec import job_inputs
 from vgen.jobs import JobSpec
 from vgen.lora.resolution import ResolvedLoras
 
@@ -45,4 +46,8 @@ def format_plan(
         )
         if prompt != job.prompt:
             lines.append(f"      job prompt (before the LoRA prompt settings): {job.prompt}")
+        if inputs := job_inputs(s):
+            listed = ", ".join(f"{key}={value}" for key, value in inputs.items())
+            fitting = f" (fit={s['fit']}, loop_video={s['loop_video']})" if "fit" in s else ""
+            lines.append(f"      inputs: {listed}{fitting}")
     return "\n".join(lines)

@@ -20,11 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from vgen import __version__
 from vgen.config.schema import VgenConfig, unknown_keys
+from vgen.conditioning.validate import validate_queue_inputs
 from vgen.devices import validate_runtime
 from vgen.errors import DISK_FULL_ERRNOS, ConfigError, DiskFullError, is_disk_full
 from vgen.jobs import JobSpec, expand_jobs
 from vgen.manifest import ManifestLog, ManifestRecorder, build_row
-from vgen.output_key import output_key, output_recipe
+from vgen.output_key import input_file_hashes, output_key, output_recipe
+from vgen.models.overrides import validate_model_overrides
 from vgen.pipeline_cache import PipelineKey
 from vgen.resident import RESIDENT, ResidentModels
 from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, draw_seed
@@ -63,6 +65,7 @@ class ProductionManager:
         self.manifest = ManifestLog(self.run_dir)
         self._unreported_load_s = 0.0
         self.model_snapshot: str | None = None
+        self.model_loading: dict[str, Any] = {}  # effective component dtypes and scheduler, once loaded
 
     # -- checks and snapshots -------------------------------------------------------------------
     def generation_defaults(self) -> dict[str, Any]:
@@ -86,6 +89,8 @@ class ProductionManager:
         check_checkpoints(validate_enhancer_config(self.cfg.enhancer))
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
+        validate_queue_inputs(jobs, self.cfg.model)
+        validate_model_overrides(self.cfg.model)
         for job in jobs:
             self.resolve_loras(job)
 
@@ -116,6 +121,7 @@ class ProductionManager:
             model=OmegaConf.to_container(self.cfg.model, resolve=True), dtype=self.compute_dtype,
             vae_tiling=self.cfg.runtime.vae_tiling, lora_payload=self.resolve_loras(job).payload(),
             enhancer_cfg=self.cfg.enhancer, output=OmegaConf.to_container(self.cfg.output, resolve=True),
+            input_files=input_file_hashes(job.settings),
         )
 
     def job_output_key(self, job: JobSpec) -> str:
@@ -157,6 +163,9 @@ class ProductionManager:
         )
         # The folder the weights came from: an HF-cache commit hash, a local dir name, tiny_wan-vN.
         self.model_snapshot = Path(pipe.config._name_or_path).name
+        from vgen.models.overrides import effective_settings
+
+        self.model_loading = effective_settings(pipe, self.cfg.model)
         return pipe, load_s
 
     def load_pipeline(self) -> None:
@@ -195,18 +204,26 @@ class ProductionManager:
         if payload := self.enhancer.payload(self.cfg.enhancer, [enhancement]):
             adapter_payloads["prompt_enhancer"] = payload
         prompt = self.loras.apply_prompt(loras, enhanced_prompt or job.prompt)
-        runtime = GenerationRuntime(pipe, self.cfg.model, job, step_hooks=hooks)
-        result = runtime.run(prompt=prompt, seed=draw_seed(job.settings["seed"]), adapter_payloads=adapter_payloads)
+        from vgen.conditioning.prepare import pipeline_for, prepare_inputs
+
+        started = time.perf_counter()
+        prepared = prepare_inputs(job.settings, self.cfg.model)
+        prepare_s = time.perf_counter() - started
+        runtime = GenerationRuntime(pipeline_for(pipe, prepared.pipeline_class), self.cfg.model, job, step_hooks=hooks)
+        result = runtime.run(prompt=prompt, seed=draw_seed(job.settings["seed"]), adapter_payloads=adapter_payloads,
+                             pipeline_inputs=prepared.pipeline_kwargs)
         result.enhanced_prompt = enhanced_prompt
         result.output_recipe = recipe
-        result.timings = {"load_s": load_s, "enhance_s": enhance_s, **result.timings}
+        result.input_files, result.source_images = prepared.files, prepared.source_images
+        result.timings = {"load_s": load_s, "enhance_s": enhance_s, "prepare_inputs_s": prepare_s, **result.timings}
         return result
 
     # -- records --------------------------------------------------------------------------------
     def inputs(self, job: JobSpec, *, seed: int | None = None, enhanced_prompt: str | None = None,
-               output_recipe: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The manifest ``inputs``: the resolved job (with the seed actually used), model, overrides and,
-        for a job that generated, its output recipe."""
+               files: dict[str, Any] | None = None, output_recipe: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The manifest ``inputs``: the resolved job (with the seed actually used), model, overrides, the
+        input files read (``files``: path, sha256, bytes; frames and fps of a video) and, for a job that
+        generated, its output recipe."""
         settings = dict(job.settings)
         if seed is not None:
             settings["requested_seed"], settings["seed"] = settings["seed"], seed
@@ -217,8 +234,9 @@ class ProductionManager:
             "enhanced_prompt": enhanced_prompt,
             "repeat_index": job.repeat_index,
             "model": {"name": model.name, "source": model.source, "revision": model.revision,
-                      "pipeline_class": model.pipeline_class, "snapshot": self.model_snapshot},
+                      "pipeline_class": model.pipeline_class, "snapshot": self.model_snapshot, **self.model_loading},
             "overrides": self.overrides,
+            **({"files": files} if files else {}),
         }
         if output_recipe is not None:
             inputs["output_recipe"] = output_recipe
@@ -230,8 +248,10 @@ class ProductionManager:
         return OmegaConf.to_container(self.cfg, resolve=True)
 
     def artifact_metadata(self, result: GenerationResult, inputs: dict[str, Any]) -> dict[str, Any]:
-        """What is embedded in (or written beside) each artifact: enough to rebuild the run from the file."""
+        """What is embedded in (or written beside) each artifact: enough to rebuild the run from the file
+        (the source images themselves too with ``metadata.embed_source_images``)."""
         return {
+            **({"source_images": result.source_images} if result.source_images else {}),
             "vgen_version": __version__,
             "run_id": self.run_id,
             "job_id": result.job.job_id,
@@ -250,7 +270,7 @@ class ProductionManager:
         recorder = ManifestRecorder(media)
         started = time.perf_counter()
         inputs = self.inputs(result.job, seed=result.seed, enhanced_prompt=result.enhanced_prompt,
-                             output_recipe=result.output_recipe)
+                             files=result.input_files, output_recipe=result.output_recipe)
         error: BaseException | None = None
         try:
             path, metadata = self.output_path(result.job), self.artifact_metadata(result, inputs)

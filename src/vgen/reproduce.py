@@ -21,11 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vgen.cli import RESOLVED_CONFIG_NAME
+from vgen.conditioning.recorded import check_recorded_files, restore_embedded_images
 from vgen.config.schema import GROUP_SCHEMAS
 from vgen.diff import RECORD_ONLY_JOB_KEYS, RunSnapshot, compare_files, config_differences, mapping_differences
 from vgen.errors import ConfigError, VgenError
@@ -44,6 +45,8 @@ class OriginalJob:
     settings: dict[str, Any]
     artifacts: list[dict[str, Any]]  # {"role", "path"}
     versions: dict[str, Any]
+    files: dict[str, Any] = field(default_factory=dict)  # recorded input files (inputs.files)
+    embedded_images: dict[str, bytes] = field(default_factory=dict)  # source images stored in the artifact
 
 
 @dataclass
@@ -62,6 +65,7 @@ def job_from_row(row: dict[str, Any], run_dir: Path, where: str) -> OriginalJob:
     return OriginalJob(
         job_id=row["job_id"], settings=dict(row["inputs"]["job"]), versions=dict(row.get("versions", {})),
         artifacts=[{"role": a["role"], "path": run_dir / a["path"]} for a in row["artifacts"]],
+        files=dict(row["inputs"].get("files") or {}),
     )
 
 
@@ -119,7 +123,7 @@ def source_from_job_id(job_id: str, roots: list[Path]) -> ReproductionSource:
 
 def source_from_artifact(path: Path) -> ReproductionSource:
     """The metadata stored with a media file is the whole recipe: resolved config + job settings."""
-    from vgen.media.metadata_io import read_metadata
+    from vgen.media.metadata_io import read_metadata, read_source_images
 
     metadata = read_metadata(path)
     missing = [key for key in ("config", "inputs", "job_id") if key not in metadata]
@@ -129,6 +133,7 @@ def source_from_artifact(path: Path) -> ReproductionSource:
         job_id=metadata["job_id"], settings=dict(metadata["inputs"]["job"]),
         versions={"vgen": metadata["vgen_version"]} if "vgen_version" in metadata else {},
         artifacts=[{"role": None, "path": path}],  # role unknown: matched by file type
+        files=dict(metadata["inputs"].get("files") or {}), embedded_images=read_source_images(path),
     )
     return ReproductionSource(f"artifact {path}", metadata["config"], [job])
 
@@ -239,8 +244,19 @@ def default_run_dir() -> Path:
     return Path("outputs") / "reproduce" / f"{stamp}_{os.getpid()}"
 
 
+def use_recorded_inputs(source: ReproductionSource, run_dir: Path) -> None:
+    """Refuse inputs that changed on disk; write embedded source images into ``run_dir`` and use them."""
+    for job in source.jobs:
+        check_recorded_files(job.files, f"job {job.job_id}", skip=tuple(job.embedded_images))
+    for job in source.jobs:
+        if job.embedded_images:
+            job.settings = restore_embedded_images(job.settings, job.embedded_images,
+                                                   run_dir / "source_images" / job.job_id)
+
+
 def reproduce(source: ReproductionSource, run_dir: Path) -> dict[str, Any]:
     """Rerun ``source`` into ``run_dir`` and return the report (also written to ``run_dir``)."""
+    use_recorded_inputs(source, run_dir)
     exit_code = run_again(source, run_dir)
     if exit_code == 2:
         raise ConfigError(f"the rerun rejected the recorded config (exit 2); see the log above and {run_dir}")

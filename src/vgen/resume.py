@@ -96,8 +96,8 @@ def jobs_to_run(queue_cfg, run_dir: Path, jobs: Sequence[JobSpec],
         changed += bool(recorded and recorded - {None})
         unkeyed += recorded == {None}
     if changed:
-        log.warning("Resume: %d job(s) succeeded before with another model, dtype, LoRA file, enhancer or output "
-                    "setting (output_key differs): running them again", changed)
+        log.warning("Resume: %d job(s) succeeded before with another model, dtype, LoRA file, enhancer, output "
+                    "setting or input file (output_key differs): running them again", changed)
     if unkeyed:
         log.warning("Resume: %d job(s) have success rows without an output_key (written by an older vgen), so "
                     "what made them is unknown: running them again", unkeyed)

@@ -23,6 +23,9 @@ class GenerationResult:
     adapter_payloads: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     output_recipe: dict[str, Any] | None = None  # see vgen.output_key; set by ProductionManager.run_generation
+    input_files: dict[str, Any] = field(default_factory=dict)  # manifest records of the job's input files
+    source_images: dict[str, Any] = field(default_factory=dict)  # embedded with metadata.embed_source_images
+
 
 
 def draw_seed(requested: int) -> int:
@@ -44,7 +47,9 @@ class GenerationRuntime:
             hook(pipe, step, timestep, callback_kwargs)
         return callback_kwargs
 
-    def run(self, *, prompt: str, seed: int, adapter_payloads: dict[str, Any]) -> GenerationResult:
+    def run(self, *, prompt: str, seed: int, adapter_payloads: dict[str, Any],
+            pipeline_inputs: Mapping[str, Any] | None = None) -> GenerationResult:
+        """Call the pipeline; ``pipeline_inputs`` are the job's prepared conditioning arguments."""
         import torch
 
         settings = self.job.settings
@@ -53,14 +58,16 @@ class GenerationRuntime:
             negative_prompt=settings["negative_prompt"] or None,
             height=settings["height"],
             width=settings["width"],
-            num_frames=settings["num_frames"],
             num_inference_steps=settings["steps"],
             guidance_scale=settings["guidance_scale"],
             generator=torch.Generator(device="cpu").manual_seed(seed),
             output_type="np",
             callback_on_step_end=self._on_step_end,
             **dict(self.model_cfg.pipeline_kwargs),
+            **dict(pipeline_inputs or {}),
         )
+        if frames_kwarg := self.model_cfg.get("frames_kwarg", "num_frames"):  # v2v: the source video's length
+            call_kwargs[frames_kwarg] = settings["num_frames"]
         if self.model_cfg.fps_kwarg:
             call_kwargs[self.model_cfg.fps_kwarg] = settings["fps"]
         started = time.perf_counter()

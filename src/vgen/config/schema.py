@@ -17,6 +17,32 @@ from omegaconf import MISSING
 
 
 @dataclass
+class ModelInput:
+    """One conditioning input a model takes: the pipeline argument it maps to, and whether it is required."""
+
+    arg: str = MISSING
+    required: bool = False
+    # A job that sets this input runs on this diffusers pipeline class instead, built from the loaded
+    # pipeline with ``from_pipe`` (same weights): Wan 2.2 TI2V's text and image modes.
+    pipeline_class: Optional[str] = None
+
+
+@dataclass
+class ModelComponent:
+    """Per-component loading overrides (Wan's model card loads the VAE in float32 beside a bf16 transformer)."""
+
+    dtype: Optional[str] = None  # float32 | bfloat16 | float16; null = runtime.dtype
+
+
+@dataclass
+class SchedulerSettings:
+    """The scheduler to run with: a diffusers class built ``from_config`` of the checkpoint's, plus overrides."""
+
+    class_name: Optional[str] = None  # e.g. UniPCMultistepScheduler; null = the checkpoint's own class
+    settings: Dict[str, Any] = field(default_factory=dict)  # e.g. {flow_shift: 3.0}
+
+
+@dataclass
 class ModelConfig:
     """Which diffusers pipeline to load and how (``source`` is a hub id, a local dir or ``builtin:NAME``)."""
 
@@ -27,12 +53,16 @@ class ModelConfig:
     revision: Optional[str] = None
     variant: Optional[str] = None
     local_files_only: bool = True
-    task: str = "t2v"
+    task: str = "t2v"  # t2v | i2v | flf2v | v2v | vace | ti2v
+    inputs: Dict[str, ModelInput] = field(default_factory=dict)  # job key (image, video, ...) -> pipeline argument
     experts: int = 1  # 2 for two-expert models (Wan 2.2 A14B: transformer / transformer_2)
     frame_multiple: int = 4
     size_multiple: int = 16
     pipeline_kwargs: Dict[str, Any] = field(default_factory=dict)
+    components: Dict[str, ModelComponent] = field(default_factory=dict)  # by pipeline component name (vae, ...)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     fps_kwarg: Optional[str] = None  # pipeline call argument that takes the job's fps (LTX: frame_rate)
+    frames_kwarg: Optional[str] = "num_frames"  # null when the pipeline takes its length from a source video
     download_hint: str = ""
 
 
@@ -49,6 +79,16 @@ class GenerationConfig:
     guidance_scale: float = 5.0
     fps: int = 16
     seed: int = 42
+    # Conditioning inputs (see vgen.conditioning): files, relative to the working dir (or a prompts file's folder).
+    image: Optional[str] = None
+    image_end: Optional[str] = None
+    images_ref: Optional[List[str]] = None
+    video: Optional[str] = None
+    mask: Optional[str] = None
+    strength: Optional[float] = None
+    guidance_scale_2: Optional[float] = None
+    fit: str = "crop"  # crop | pad | stretch
+    loop_video: bool = False
 
 
 @dataclass

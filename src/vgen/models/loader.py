@@ -18,12 +18,12 @@ def resolve_source(model_cfg, cache_dir: str | None) -> Path:
     """The local directory holding ``model.source`` (building the built-in model when needed)."""
     source = model_cfg.source
     if source.startswith(BUILTIN_PREFIX):
-        name = source[len(BUILTIN_PREFIX):]
-        if name != "tiny_wan":
-            raise ConfigError(f"model.source: unknown built-in model {name!r} (known: tiny_wan)")
-        from vgen.models.tiny_wan import ensure_tiny_wan
+        from vgen.models.tiny_wan import BUILTIN_MODELS, ensure_tiny_wan
 
-        return ensure_tiny_wan(cache_dir)
+        name = source[len(BUILTIN_PREFIX):]
+        if name not in BUILTIN_MODELS:
+            raise ConfigError(f"model.source: unknown built-in model {name!r} (known: {', '.join(BUILTIN_MODELS)})")
+        return ensure_tiny_wan(cache_dir, name)
     local = Path(source).expanduser()
     if local.is_dir():
         if not (local / "model_index.json").is_file():
@@ -72,10 +72,13 @@ def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None):
     if pipeline_cls is None:
         raise ConfigError(f"model.pipeline_class: diffusers has no pipeline named {model_cfg.pipeline_class!r}")
     directory = resolve_source(model_cfg, cache_dir)
+    from vgen.models.overrides import apply_scheduler, component_kwargs
+
     kwargs = {"dtype": getattr(torch, placement.dtype), "local_files_only": True}
     if model_cfg.variant:
         kwargs["variant"] = model_cfg.variant
-    pipe = pipeline_cls.from_pretrained(directory, **kwargs)
+    pipe = pipeline_cls.from_pretrained(directory, **kwargs, **component_kwargs(model_cfg, directory))
+    apply_scheduler(pipe, model_cfg)
     if placement.offload == "model":
         pipe.enable_model_cpu_offload(device=placement.device)
     elif placement.offload == "sequential":

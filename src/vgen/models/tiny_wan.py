@@ -1,6 +1,7 @@
-"""The built-in offline model: a Wan-architecture ``WanPipeline`` with tiny configs and seeded weights.
+"""The built-in offline models: Wan-architecture pipelines with tiny configs and seeded weights.
 
-Its output is noise. It exists so the whole runner (loading, denoising loop, callbacks, LoRA,
+``tiny_wan`` is a ``WanPipeline`` (text to video); ``tiny_wan_i2v`` a ``WanImageToVideoPipeline``
+with a tiny CLIP vision image encoder and its image processor (image to video). Their output is noise. It exists so the whole runner (loading, denoising loop, callbacks, LoRA,
 encoding, manifest) can run on a CPU with no network. It is built once into the cache dir and then
 loaded with ``from_pretrained`` like any real checkpoint.
 """
@@ -13,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-TINY_WAN_VERSION = "2"  # bump when the recipe below changes, so caches rebuild
+TINY_WAN_VERSION = "2"  # bump when a recipe below changes, so caches rebuild
 _VOCAB_WORDS = (
     "a the of and in on at with through over under from to by for is are red blue green white black "
     "fox dog cat boat sea wave waves coast rocky street rain rainy snow fresh dawn night city forest "
@@ -30,15 +31,15 @@ def default_cache_root() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "vgen"
 
 
-def tiny_wan_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+def tiny_wan_dir(cache_dir: str | os.PathLike | None = None, name: str = "tiny_wan") -> Path:
     root = Path(cache_dir).expanduser() if cache_dir else default_cache_root()
-    return root / "models" / f"tiny_wan-v{TINY_WAN_VERSION}"
+    return root / "models" / f"{name}-v{TINY_WAN_VERSION}"
 
 
-def ensure_tiny_wan(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Return the tiny pipeline's directory, building it first if needed (atomic: temp dir + rename)."""
-    target = tiny_wan_dir(cache_dir)
-    build_once(target, "model_index.json", lambda staging: build_tiny_wan_pipeline().save_pretrained(staging))
+def ensure_tiny_wan(cache_dir: str | os.PathLike | None = None, name: str = "tiny_wan") -> Path:
+    """Return the built-in model ``name``'s directory, building it first if needed (atomic: temp dir + rename)."""
+    target = tiny_wan_dir(cache_dir, name)
+    build_once(target, "model_index.json", lambda staging: BUILTIN_MODELS[name]().save_pretrained(staging))
     return target
 
 
@@ -73,13 +74,11 @@ def tiny_tokenizer():
     )
 
 
-def build_tiny_wan_pipeline():
-    """Build the tiny ``WanPipeline`` in memory with weights drawn from a fixed seed."""
-    import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+def tiny_wan_components() -> dict:
+    """Tokenizer, text encoder and VAE shared by the tiny Wan pipelines (seeded; call after ``manual_seed``)."""
+    from diffusers import AutoencoderKLWan
     from transformers import UMT5Config, UMT5EncoderModel
 
-    torch.manual_seed(0)
     tokenizer = tiny_tokenizer()
     text_encoder = UMT5EncoderModel(
         UMT5Config(
@@ -90,12 +89,57 @@ def build_tiny_wan_pipeline():
     vae = AutoencoderKLWan(
         base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
     )
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+    return {"tokenizer": tokenizer, "text_encoder": text_encoder, "vae": vae}
+
+
+def tiny_wan_transformer(in_channels: int = 16, out_channels: int = 16, **kwargs):
+    """A tiny ``WanTransformer3DModel``; image-conditioned variants pass ``in_channels=36, image_dim=...``."""
+    from diffusers import WanTransformer3DModel
+
+    return WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=in_channels, out_channels=out_channels,
         text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32, **kwargs,
     )
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=7.0)
-    return WanPipeline(
-        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
+
+
+def tiny_clip_image_encoder(image_size: int = 32, patch_size: int = 8):
+    """A tiny ``CLIPVisionModel`` and its image processor (the PIL one: no torchvision needed)."""
+    import transformers
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    processor_cls = getattr(transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor)
+    encoder = CLIPVisionModel(
+        CLIPVisionConfig(hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2,
+                         image_size=image_size, intermediate_size=16, patch_size=patch_size)
     )
+    return encoder, processor_cls(crop_size=image_size, size=image_size)
+
+
+def build_tiny_wan_pipeline():
+    """Build the tiny ``WanPipeline`` in memory with weights drawn from a fixed seed."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline
+
+    torch.manual_seed(0)
+    components = tiny_wan_components()
+    return WanPipeline(**components, transformer=tiny_wan_transformer(),
+                       scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0))
+
+
+def build_tiny_wan_i2v_pipeline():
+    """Build the tiny ``WanImageToVideoPipeline``: 16 latent + 4 mask + 16 image channels in, CLIP image tokens."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline
+
+    torch.manual_seed(0)
+    components = tiny_wan_components()
+    image_encoder, image_processor = tiny_clip_image_encoder()
+    return WanImageToVideoPipeline(
+        **components, image_encoder=image_encoder, image_processor=image_processor,
+        transformer=tiny_wan_transformer(in_channels=36, image_dim=4),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+    )
+
+
+BUILTIN_MODELS = {"tiny_wan": build_tiny_wan_pipeline, "tiny_wan_i2v": build_tiny_wan_i2v_pipeline}

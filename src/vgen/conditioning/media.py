@@ -1,0 +1,90 @@
+"""Read input images and videos: what a file is (probe) and its pixels (decode), with PIL and PyAV.
+
+Images are decoded with EXIF orientation applied and converted to RGB; videos with PyAV (the
+project's bundled FFmpeg libraries), first video stream, RGB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vgen.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    kind: str  # "image" | "video"
+    width: int
+    height: int
+    frames: int  # 1 for an image
+    fps: float | None = None
+
+
+def _image_info(path: Path) -> MediaInfo | None:
+    """The oriented size of an image file, or None when PIL does not recognise it (a video, say)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()  # decodes: a truncated or corrupt file fails here, not at generation time
+            oriented = ImageOps.exif_transpose(image)
+            return MediaInfo("image", oriented.width, oriented.height, 1)
+    except UnidentifiedImageError:
+        return None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ConfigError(f"cannot decode image {path}: {exc}") from None
+
+
+def _video_info(path: Path) -> MediaInfo:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ConfigError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)  # mkv: no count
+        with av.open(str(path)) as container:
+            first = next(container.decode(video=0), None)  # proves the codec decodes it
+            if first is None:
+                raise ConfigError(f"{path}: the video stream holds no frames")
+    except av.FFmpegError as exc:
+        raise ConfigError(f"cannot decode video {path}: {exc}") from None
+    return MediaInfo("video", first.width, first.height, int(frames), float(rate) if rate else None)
+
+
+def probe_input(path: str | Path, kind: str) -> MediaInfo:
+    """What ``path`` holds; ``kind`` is "image", "video" or "image_or_video" (a mask)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no such file: {path}")
+    if kind != "video":
+        info = _image_info(path)
+        if info is not None:
+            return info
+        if kind == "image":
+            raise ConfigError(f"not an image file (PIL cannot identify it): {path}")
+    return _video_info(path)
+
+
+def load_image(path: str | Path):
+    """The image at ``path`` as an RGB PIL image, EXIF orientation applied."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def load_video_frames(path: str | Path, count: int, *, loop: bool):
+    """The first ``count`` frames of ``path`` as RGB PIL images; a shorter video is looped when ``loop``
+    (validation has already refused a too-short video without it)."""
+    from PIL import Image
+
+    from vgen.media.probe import decode_video
+
+    frames = decode_video(path, 0, count)
+    if len(frames) < count and not loop:
+        raise ConfigError(f"{path}: has {len(frames)} frame(s), the job needs {count} (set generation.loop_video=true)")
+    return [Image.fromarray(frames[index % len(frames)]) for index in range(count)]
