@@ -50,6 +50,15 @@ def enhancer_recipe(enhancer_cfg: Any) -> dict[str, Any] | None:
     }
 
 
+def step_cache_recipe(cache: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The step cache and its own settings (``None`` without one)."""
+    from vgen.step_cache import CACHE_KEYS
+
+    if not cache or cache.get("name", "none") == "none":
+        return None
+    return {"name": cache["name"], **{key: cache.get(key) for key in CACHE_KEYS[cache["name"]]}}
+
+
 def output_recipe(
     *,
     model: Mapping[str, Any],
@@ -58,9 +67,10 @@ def output_recipe(
     lora_payload: Mapping[str, Any],
     enhancer_cfg: Any,
     output: Mapping[str, Any],
+    cache: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What besides the job spec decides a job's output. ``dtype`` is the resolved one (never ``auto``)."""
-    return {
+    recipe = {
         "model": {key: model.get(key) for key in MODEL_KEYS},
         "dtype": dtype,
         "vae_tiling": bool(vae_tiling),
@@ -68,6 +78,9 @@ def output_recipe(
         "enhancer": enhancer_recipe(enhancer_cfg),
         "output": {key: value for key, value in output.items() if key not in OUTPUT_KEYS_IGNORED},
     }
+    if (cache_recipe := step_cache_recipe(cache)) is not None:  # absent without one: earlier keys stay valid
+        recipe["cache"] = cache_recipe
+    return recipe
 
 
 def output_key(job_id: str, recipe: Mapping[str, Any]) -> str:

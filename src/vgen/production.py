@@ -26,6 +26,7 @@ from vgen.manifest import ManifestLog, ManifestRecorder, build_row
 from vgen.output_key import output_key, output_recipe
 from vgen.pipeline_cache import PipelineKey
 from vgen.resident import RESIDENT, ResidentModels
+from vgen.step_cache import apply_step_cache, validate_cache_config
 from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, check_job_shape, draw_seed
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class ProductionManager:
         self.metadata_state()
         validate_output_config(self.cfg.output)
         validate_enhancer_config(self.cfg.enhancer)
+        validate_cache_config(self.cfg.cache)
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         for job in jobs:
@@ -112,6 +114,7 @@ class ProductionManager:
             model=OmegaConf.to_container(self.cfg.model, resolve=True), dtype=self.compute_dtype,
             vae_tiling=self.cfg.runtime.vae_tiling, lora_payload=self.resolve_loras(job).payload(),
             enhancer_cfg=self.cfg.enhancer, output=OmegaConf.to_container(self.cfg.output, resolve=True),
+            cache=validate_cache_config(self.cfg.cache),
         )
 
     def job_output_key(self, job: JobSpec) -> str:
@@ -192,6 +195,7 @@ class ProductionManager:
         if payload := self.enhancer.payload(self.cfg.enhancer, [enhancement]):
             adapter_payloads["prompt_enhancer"] = payload
         prompt = self.loras.apply_prompt(loras, enhanced_prompt or job.prompt)
+        apply_step_cache(pipe, self.cfg.cache, steps=job.settings["steps"])
         runtime = GenerationRuntime(pipe, self.cfg.model, job, step_hooks=hooks)
         result = runtime.run(prompt=prompt, seed=draw_seed(job.settings["seed"]), adapter_payloads=adapter_payloads)
         result.enhanced_prompt = enhanced_prompt
