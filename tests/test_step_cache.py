@@ -109,3 +109,31 @@ def test_bad_cache_setting_is_exit_2_before_loading(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "cache.mag_ratios" in result.stderr
     assert not (run_dir / "manifests").exists() and not (run_dir / "videos").exists()
+
+
+def test_sweep_over_cache_and_attention_reuses_the_resident_pipeline(tmp_path):
+    """Sweep points (one process, as Hydra's basic launcher runs them) reconfigure, never reload."""
+    from vgen.production import ProductionManager
+    from vgen.resident import ResidentModels
+    from vgen.speed_probe import BlockWorkCounter
+
+    resident = ResidentModels()
+    job = ["runtime.device=cpu", "queue.jobs=[{prompt: a red fox, steps: 12, height: 32, width: 32, num_frames: 5}]"]
+    points = [[], ["cache=first_block", "cache.threshold=0.05"], ["cache=first_block", "cache.threshold=0.5"],
+              ["runtime.attention=native"], ["runtime.attention=_native_math", "cache=taylorseer"]]
+    counter, work, rows = None, [], []
+    for number, point in enumerate(points):
+        manager = ProductionManager(compose_run_config(tmp_path / str(number), [*job, *point]),
+                                    run_dir=tmp_path / str(number), resident=resident)
+        (spec,) = manager.jobs()
+        manager.load_pipeline()
+        if counter is None:
+            counter = BlockWorkCounter(manager.pipeline()[0])
+        result = manager.run_generation(spec)
+        work.append(counter.take())
+        rows.append(manager.persist(result, manager.media_context()))
+    assert resident.pipelines.loads == 1
+    print("block linear calls per sweep point:", work)
+    assert work[0] >= work[1] > work[2] and work[3] == work[0] and work[4] < work[0]
+    assert [row["inputs"]["output_recipe"].get("cache", {}).get("threshold") for row in rows[:3]] == [None, 0.05, 0.5]
+    assert rows[3]["output_key"] == rows[0]["output_key"]

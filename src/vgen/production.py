@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from vgen import __version__
+from vgen.attention_backend import apply_attention_backend, validate_attention
 from vgen.devices import validate_runtime
 from vgen.errors import ConfigError
 from vgen.jobs import JobSpec, expand_jobs
@@ -26,8 +27,8 @@ from vgen.manifest import ManifestLog, ManifestRecorder, build_row
 from vgen.output_key import output_key, output_recipe
 from vgen.pipeline_cache import PipelineKey
 from vgen.resident import RESIDENT, ResidentModels
-from vgen.step_cache import apply_step_cache, validate_cache_config
 from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, check_job_shape, draw_seed
+from vgen.step_cache import apply_step_cache, validate_cache_config
 
 log = logging.getLogger(__name__)
 VIDEO_SUBDIR = "videos"
@@ -82,6 +83,7 @@ class ProductionManager:
         validate_output_config(self.cfg.output)
         validate_enhancer_config(self.cfg.enhancer)
         validate_cache_config(self.cfg.cache)
+        validate_attention(self.cfg.runtime)
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         for job in jobs:
@@ -195,6 +197,7 @@ class ProductionManager:
         if payload := self.enhancer.payload(self.cfg.enhancer, [enhancement]):
             adapter_payloads["prompt_enhancer"] = payload
         prompt = self.loras.apply_prompt(loras, enhanced_prompt or job.prompt)
+        apply_attention_backend(pipe, self.cfg.runtime)
         apply_step_cache(pipe, self.cfg.cache, steps=job.settings["steps"])
         runtime = GenerationRuntime(pipe, self.cfg.model, job, step_hooks=hooks)
         result = runtime.run(prompt=prompt, seed=draw_seed(job.settings["seed"]), adapter_payloads=adapter_payloads)

@@ -11,7 +11,7 @@ conf/cache/*.yaml); each cache accepts only its own keys, checked before any mod
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from vgen.errors import ConfigError
 
@@ -29,11 +29,11 @@ ALL_KEYS = sorted({key for keys in CACHE_KEYS.values() for key in keys})
 
 
 def _settings(cache_cfg: Any) -> dict[str, Any]:
-    if isinstance(cache_cfg, Mapping):
-        return dict(cache_cfg)
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
-    return OmegaConf.to_container(cache_cfg, resolve=True)
+    if isinstance(cache_cfg, DictConfig):
+        return OmegaConf.to_container(cache_cfg, resolve=True)
+    return dict(cache_cfg)
 
 
 def validate_cache_config(cache_cfg: Any) -> dict[str, Any]:

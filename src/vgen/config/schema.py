@@ -54,6 +54,7 @@ class RuntimeConfig:
     device: str = "auto"
     dtype: str = "auto"
     offload: str = "none"
+    attention: str = "default"
     vae_tiling: bool = False
     threads: int = 0
     cache_dir: Optional[str] = None
