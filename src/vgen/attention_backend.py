@@ -31,11 +31,11 @@ BACKENDS: dict[str, AttentionBackend] = {
     "_native_efficient": AttentionBackend(None, None, True),
     "_native_cudnn": AttentionBackend(None, None, True),
     "flex": AttentionBackend(None, None, False),
-    "flash": AttentionBackend("flash_attn", "pip install flash-attn --no-build-isolation", True),
-    "flash_varlen": AttentionBackend("flash_attn", "pip install flash-attn --no-build-isolation", True),
-    "sage": AttentionBackend("sageattention", "pip install sageattention", True),
-    "sage_varlen": AttentionBackend("sageattention", "pip install sageattention", True),
-    "xformers": AttentionBackend("xformers", "pip install xformers", True),
+    "flash": AttentionBackend("flash_attn", "pip install 'vgen[flash-attn]' --no-build-isolation", True),
+    "flash_varlen": AttentionBackend("flash_attn", "pip install 'vgen[flash-attn]' --no-build-isolation", True),
+    "sage": AttentionBackend("sageattention", "pip install 'vgen[sageattention]'", True),
+    "sage_varlen": AttentionBackend("sageattention", "pip install 'vgen[sageattention]'", True),
+    "xformers": AttentionBackend("xformers", "pip install 'vgen[xformers]'", True),
 }
 DEFAULT = "default"
 

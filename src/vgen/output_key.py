@@ -68,6 +68,7 @@ def output_recipe(
     enhancer_cfg: Any,
     output: Mapping[str, Any],
     cache: Mapping[str, Any] | None = None,
+    quantization: str = "none",
 ) -> dict[str, Any]:
     """What besides the job spec decides a job's output. ``dtype`` is the resolved one (never ``auto``)."""
     recipe = {
@@ -80,6 +81,8 @@ def output_recipe(
     }
     if (cache_recipe := step_cache_recipe(cache)) is not None:  # absent without one: earlier keys stay valid
         recipe["cache"] = cache_recipe
+    if quantization != "none":  # vgen.quantization.cache_key: modes per component (+ the GGUF file)
+        recipe["quantization"] = quantization
     return recipe
 
 

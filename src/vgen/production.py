@@ -26,6 +26,8 @@ from vgen.jobs import JobSpec, expand_jobs
 from vgen.manifest import ManifestLog, ManifestRecorder, build_row
 from vgen.output_key import output_key, output_recipe
 from vgen.pipeline_cache import PipelineKey
+from vgen.quantization import cache_key as quantization_key
+from vgen.quantization import validate_quantization
 from vgen.resident import RESIDENT, ResidentModels
 from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, check_job_shape, draw_seed
 from vgen.step_cache import apply_step_cache, validate_cache_config
@@ -84,6 +86,7 @@ class ProductionManager:
         validate_enhancer_config(self.cfg.enhancer)
         validate_cache_config(self.cfg.cache)
         validate_attention(self.cfg.runtime)
+        validate_quantization(self.cfg.runtime)
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         for job in jobs:
@@ -116,7 +119,7 @@ class ProductionManager:
             model=OmegaConf.to_container(self.cfg.model, resolve=True), dtype=self.compute_dtype,
             vae_tiling=self.cfg.runtime.vae_tiling, lora_payload=self.resolve_loras(job).payload(),
             enhancer_cfg=self.cfg.enhancer, output=OmegaConf.to_container(self.cfg.output, resolve=True),
-            cache=validate_cache_config(self.cfg.cache),
+            cache=validate_cache_config(self.cfg.cache), quantization=quantization_key(self.cfg.runtime),
         )
 
     def job_output_key(self, job: JobSpec) -> str:
@@ -152,9 +155,9 @@ class ProductionManager:
         from vgen.models.loader import load_pipeline
 
         placement = resolve_placement(self.cfg.runtime)
-        key = PipelineKey.for_model(self.cfg.model, placement)
+        key = PipelineKey.for_model(self.cfg.model, placement, quantization=quantization_key(self.cfg.runtime))
         pipe, load_s = self.pipeline_cache.get(
-            key, lambda: load_pipeline(self.cfg.model, placement, self.cfg.runtime.cache_dir)
+            key, lambda: load_pipeline(self.cfg.model, placement, self.cfg.runtime.cache_dir, self.cfg.runtime)
         )
         # The folder the weights came from: an HF-cache commit hash, a local dir name, tiny_wan-vN.
         self.model_snapshot = Path(pipe.config._name_or_path).name

@@ -50,11 +50,21 @@ class GenerationConfig:
 
 
 @dataclass
+class QuantizationConfig:
+    """Per-component weight quantization (see vgen.quantization)."""
+
+    transformer: str = "none"  # none | int8 | fp8 | nf4 | gguf
+    text_encoder: str = "none"  # none | int8 | fp8 | nf4
+    gguf_file: Optional[str] = None  # the transformer's .gguf file when transformer=gguf
+
+
+@dataclass
 class RuntimeConfig:
     device: str = "auto"
     dtype: str = "auto"
     offload: str = "none"
     attention: str = "default"
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
     vae_tiling: bool = False
     threads: int = 0
     cache_dir: Optional[str] = None

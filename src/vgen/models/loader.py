@@ -59,8 +59,9 @@ def _from_hf_cache(model_cfg) -> Path:
         ) from None
 
 
-def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None):
-    """``<pipeline_class>.from_pretrained(dir, torch_dtype=...)`` placed per ``placement``."""
+def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None, runtime_cfg=None):
+    """``<pipeline_class>.from_pretrained(dir, torch_dtype=...)`` placed per ``placement``, quantized per
+    ``runtime_cfg.quantization`` when given (see vgen.quantization)."""
     import diffusers
     import torch
     import transformers
@@ -75,6 +76,10 @@ def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None):
     kwargs = {"dtype": getattr(torch, placement.dtype), "local_files_only": True}
     if model_cfg.variant:
         kwargs["variant"] = model_cfg.variant
+    if runtime_cfg is not None:
+        from vgen.quantization import from_pretrained_kwargs
+
+        kwargs.update(from_pretrained_kwargs(runtime_cfg, directory, kwargs["dtype"]))
     pipe = pipeline_cls.from_pretrained(directory, **kwargs)
     if placement.offload == "model":
         pipe.enable_model_cpu_offload(device=placement.device)
