@@ -1,7 +1,7 @@
 """Loaded pipelines keyed by what makes them different (held process-wide by ``vgen.resident``).
 
 Hydra's basic launcher runs every sweep point in one process, so a model loaded for point 1 is reused
-by point 2 when its identity, dtype, device, offload mode and quantization are unchanged. Only one pipeline stays
+by point 2 when its identity, dtype, device, offload mode, quantization and compilation are unchanged. Only one pipeline stays
 resident: asking for a different key releases the previous one first (GPU memory is the constraint).
 """
 
@@ -29,13 +29,15 @@ class PipelineKey:
     dtype: str
     offload: str
     quantization: str = "none"  # vgen.quantization.cache_key
+    compile: str = "off"  # vgen.compilation.cache_key
 
     @classmethod
-    def for_model(cls, model_cfg, placement: Placement, *, quantization: str = "none") -> "PipelineKey":
+    def for_model(cls, model_cfg, placement: Placement, *, quantization: str = "none",
+                  compile: str = "off") -> "PipelineKey":
         return cls(
             source=model_cfg.source, revision=model_cfg.revision, variant=model_cfg.variant,
             pipeline_class=model_cfg.pipeline_class, device=placement.device, dtype=placement.dtype,
-            offload=placement.offload, quantization=quantization,
+            offload=placement.offload, quantization=quantization, compile=compile,
         )
 
 

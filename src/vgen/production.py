@@ -20,6 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from vgen import __version__
 from vgen.attention_backend import apply_attention_backend, validate_attention
+from vgen.compilation import cache_key as compile_key
+from vgen.compilation import compile_pipeline, validate_compile
 from vgen.devices import validate_runtime
 from vgen.errors import ConfigError
 from vgen.jobs import JobSpec, expand_jobs
@@ -87,6 +89,7 @@ class ProductionManager:
         validate_cache_config(self.cfg.cache)
         validate_attention(self.cfg.runtime)
         validate_quantization(self.cfg.runtime)
+        validate_compile(self.cfg.runtime)
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         for job in jobs:
@@ -155,10 +158,11 @@ class ProductionManager:
         from vgen.models.loader import load_pipeline
 
         placement = resolve_placement(self.cfg.runtime)
-        key = PipelineKey.for_model(self.cfg.model, placement, quantization=quantization_key(self.cfg.runtime))
-        pipe, load_s = self.pipeline_cache.get(
-            key, lambda: load_pipeline(self.cfg.model, placement, self.cfg.runtime.cache_dir, self.cfg.runtime)
-        )
+        runtime_cfg = self.cfg.runtime
+        key = PipelineKey.for_model(self.cfg.model, placement, quantization=quantization_key(runtime_cfg),
+                                    compile=compile_key(runtime_cfg))
+        pipe, load_s = self.pipeline_cache.get(key, lambda: compile_pipeline(
+            load_pipeline(self.cfg.model, placement, runtime_cfg.cache_dir, runtime_cfg), runtime_cfg))
         # The folder the weights came from: an HF-cache commit hash, a local dir name, tiny_wan-vN.
         self.model_snapshot = Path(pipe.config._name_or_path).name
         return pipe, load_s

@@ -65,6 +65,8 @@ class RuntimeConfig:
     offload: str = "none"
     attention: str = "default"
     quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    compile: str = "off"  # off | regional | full
+    lora_max_rank: int = 128  # highest LoRA rank hotswapped into a compiled transformer
     vae_tiling: bool = False
     threads: int = 0
     cache_dir: Optional[str] = None
