@@ -32,3 +32,12 @@ def test_preset_sets_knobs_and_the_command_line_wins(tmp_path):
     assert (runtime.offload, runtime.quantization.transformer, runtime.vae_tiling) == ("model", "int8", True)
     runtime = compose_run_config(tmp_path, ["memory=gpu_12gb", "runtime.vae_tiling=false"]).runtime
     assert runtime.vae_tiling is False and runtime.offload == "model"
+
+
+def test_group_offload_needs_cuda(tmp_path):
+    from vgen.devices import resolve_placement
+    from vgen.errors import ConfigError
+
+    runtime = compose_run_config(tmp_path, ["runtime.device=cpu", "runtime.offload=group"]).runtime
+    with pytest.raises(ConfigError, match="runtime.offload=group .* needs a CUDA device"):
+        resolve_placement(runtime)

@@ -85,6 +85,9 @@ def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None, runtim
         pipe.enable_model_cpu_offload(device=placement.device)
     elif placement.offload == "sequential":
         pipe.enable_sequential_cpu_offload(device=placement.device)
+    elif placement.offload == "group":  # block-level groups, the next one copied on a CUDA stream during compute
+        pipe.enable_group_offload(onload_device=torch.device(placement.device), offload_type="block_level",
+                                  num_blocks_per_group=1, use_stream=True)
     else:
         pipe.to(placement.device)
     vae = getattr(pipe, "vae", None)
