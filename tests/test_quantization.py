@@ -149,3 +149,12 @@ def test_quantization_is_in_the_pipeline_key_and_the_output_key(tmp_path):
         keys.append(manager.job_output_key(job))
     assert keys[0] != keys[1]
     assert json.dumps(manager.job_output_recipe(job)).count("text_encoder=int8") == 1
+
+
+def test_cuda_only_mode_is_refused_for_an_auto_device_that_resolved_to_cpu(tmp_path):
+    from vgen.quantization import from_pretrained_kwargs
+
+    settings = runtime(tmp_path, "runtime.device=auto", "runtime.quantization.text_encoder=fp8")
+    validate_quantization(settings)  # auto: the device is not known before loading
+    with pytest.raises(ConfigError, match="text_encoder=fp8 runs on CUDA only"):
+        from_pretrained_kwargs(settings, tmp_path, None, "cpu")

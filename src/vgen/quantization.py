@@ -26,8 +26,12 @@ REQUIREMENTS = {
 }
 
 
-def validate_quantization(runtime_cfg: Any) -> dict[str, Any]:
-    """The quantization settings, checked: known modes, packages importable, a CUDA device where needed."""
+def validate_quantization(runtime_cfg: Any, device: str | None = None) -> dict[str, Any]:
+    """The quantization settings, checked: known modes, packages importable, a CUDA device where needed.
+
+    ``device`` is the resolved one at load time (``runtime.device=auto`` on a machine without CUDA);
+    without it only an explicit ``runtime.device=cpu`` is known."""
+    device = device or runtime_cfg.device
     quant = runtime_cfg.quantization
     settings = {"transformer": quant.transformer, "text_encoder": quant.text_encoder, "gguf_file": quant.gguf_file}
     for component, modes in COMPONENT_MODES.items():
@@ -40,8 +44,8 @@ def validate_quantization(runtime_cfg: Any) -> dict[str, Any]:
         if importlib.util.find_spec(module) is None:
             raise ConfigError(f"runtime.quantization.{component}={mode} needs the {module!r} package, which is not "
                               f"installed: {pip}")
-        if cuda_only and runtime_cfg.device == "cpu":
-            raise ConfigError(f"runtime.quantization.{component}={mode} runs on CUDA only, but runtime.device=cpu")
+        if cuda_only and device == "cpu":
+            raise ConfigError(f"runtime.quantization.{component}={mode} runs on CUDA only, but runtime.device resolves to {device}")
     if (settings["transformer"] == "gguf") != bool(settings["gguf_file"]):
         raise ConfigError("runtime.quantization.gguf_file: set it (to a .gguf transformer file) exactly when "
                           "runtime.quantization.transformer=gguf")
@@ -91,13 +95,13 @@ def load_gguf_transformer(path: str, directory: Path, transformer_class: str, dt
     )
 
 
-def from_pretrained_kwargs(runtime_cfg: Any, directory: Path, dtype) -> dict[str, Any]:
+def from_pretrained_kwargs(runtime_cfg: Any, directory: Path, dtype, device: str) -> dict[str, Any]:
     """Extra ``from_pretrained`` arguments: a ``PipelineQuantizationConfig`` and/or a GGUF transformer."""
     import json
 
     from diffusers import PipelineQuantizationConfig
 
-    settings = validate_quantization(runtime_cfg)
+    settings = validate_quantization(runtime_cfg, device)
     kwargs: dict[str, Any] = {}
     mapping = {}
     if settings["transformer"] not in ("none", "gguf"):

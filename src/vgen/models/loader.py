@@ -79,7 +79,7 @@ def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None, runtim
     if runtime_cfg is not None:
         from vgen.quantization import from_pretrained_kwargs
 
-        kwargs.update(from_pretrained_kwargs(runtime_cfg, directory, kwargs["dtype"]))
+        kwargs.update(from_pretrained_kwargs(runtime_cfg, directory, kwargs["dtype"], placement.device))
     pipe = pipeline_cls.from_pretrained(directory, **kwargs)
     if placement.offload == "model":
         pipe.enable_model_cpu_offload(device=placement.device)
