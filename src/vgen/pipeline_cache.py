@@ -1,7 +1,8 @@
 """Loaded pipelines keyed by what makes them different (held process-wide by ``vgen.resident``).
 
 Hydra's basic launcher runs every sweep point in one process, so a model loaded for point 1 is reused
-by point 2 when its identity, dtype, device, offload mode, quantization and compilation are unchanged. Only one pipeline stays
+by point 2 when its identity, dtype, device, offload mode, quantization and compilation are
+unchanged (step caches and the attention backend are reapplied per job, see vgen.step_cache). Only one pipeline stays
 resident: asking for a different key releases the previous one first (GPU memory is the constraint).
 """
 

@@ -16,7 +16,10 @@ from typing import Any
 
 from vgen.errors import ConfigError
 
-COMPONENT_MODES = {"transformer": ("none", "int8", "fp8", "nf4", "gguf"), "text_encoder": ("none", "int8", "fp8", "nf4")}
+COMPONENT_MODES = {
+    "transformer": ("none", "int8", "fp8", "nf4", "gguf"),
+    "text_encoder": ("none", "int8", "fp8", "nf4"),
+}
 # mode -> (import name, pip command, CUDA only)
 REQUIREMENTS = {
     "int8": ("torchao", "pip install 'vgen[quantization]'  (torchao)", False),
@@ -45,7 +48,8 @@ def validate_quantization(runtime_cfg: Any, device: str | None = None) -> dict[s
             raise ConfigError(f"runtime.quantization.{component}={mode} needs the {module!r} package, which is not "
                               f"installed: {pip}")
         if cuda_only and device == "cpu":
-            raise ConfigError(f"runtime.quantization.{component}={mode} runs on CUDA only, but runtime.device resolves to {device}")
+            raise ConfigError(f"runtime.quantization.{component}={mode} runs on CUDA only, but runtime.device "
+                              f"resolves to {device}")
     if (settings["transformer"] == "gguf") != bool(settings["gguf_file"]):
         raise ConfigError("runtime.quantization.gguf_file: set it (to a .gguf transformer file) exactly when "
                           "runtime.quantization.transformer=gguf")
