@@ -2,8 +2,9 @@
 
 Hydra's basic launcher runs every sweep point in one process, so a model loaded for point 1 is reused
 by point 2 when its identity, dtype, device, offload mode, quantization and compilation are
-unchanged (step caches and the attention backend are reapplied per job, see vgen.step_cache). Only one pipeline stays
-resident: asking for a different key releases the previous one first (GPU memory is the constraint).
+unchanged (step caches and the attention backend are reapplied per job, see vgen.step_cache). Only
+one pipeline stays resident: asking for a different key releases the previous one first (GPU memory
+is the constraint).
 """
 
 from __future__ import annotations
