@@ -50,6 +50,15 @@ def enhancer_recipe(enhancer_cfg: Any) -> dict[str, Any] | None:
     }
 
 
+def step_cache_recipe(cache: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The step cache and its own settings (``None`` without one)."""
+    from vgen.step_cache import CACHE_KEYS
+
+    if not cache or cache.get("name", "none") == "none":
+        return None
+    return {"name": cache["name"], **{key: cache.get(key) for key in CACHE_KEYS[cache["name"]]}}
+
+
 def output_recipe(
     *,
     model: Mapping[str, Any],
@@ -59,18 +68,26 @@ def output_recipe(
     enhancer_cfg: Any,
     output: Mapping[str, Any],
     input_files: Mapping[str, Any],
+    cache: Mapping[str, Any] | None = None,
+    quantization: str = "none",
 ) -> dict[str, Any]:
     """What besides the job spec decides a job's output. ``dtype`` is the resolved one (never ``auto``);
     ``input_files`` the sha256 of each conditioning input file (the job spec names only their paths)."""
-    return {
+    recipe = {
         "model": {key: model.get(key) for key in MODEL_KEYS},
         "dtype": dtype,
         "vae_tiling": bool(vae_tiling),
         "lora": lora_recipe(lora_payload),
         "enhancer": enhancer_recipe(enhancer_cfg),
         "output": {key: value for key, value in output.items() if key not in OUTPUT_KEYS_IGNORED},
-        "input_files": dict(input_files),
     }
+    if input_files:  # absent without conditioning inputs (like the two below): earlier keys stay valid
+        recipe["input_files"] = dict(input_files)
+    if (cache_recipe := step_cache_recipe(cache)) is not None:  # absent without one: earlier keys stay valid
+        recipe["cache"] = cache_recipe
+    if quantization != "none":  # vgen.quantization.cache_key: modes per component (+ the GGUF file)
+        recipe["quantization"] = quantization
+    return recipe
 
 
 def input_file_hashes(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Loaded pipelines keyed by what makes them different (held process-wide by ``vgen.resident``).
 
 Hydra's basic launcher runs every sweep point in one process, so a model loaded for point 1 is reused
-by point 2 when its identity, dtype, device and offload mode are unchanged. Only one pipeline stays
-resident: asking for a different key releases the previous one first (GPU memory is the constraint).
+by point 2 when its identity, dtype, device, offload mode, quantization and compilation are
+unchanged (step caches and the attention backend are reapplied per job, see vgen.step_cache). Only
+one pipeline stays resident: asking for a different key releases the previous one first (GPU memory
+is the constraint).
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ class PipelineKey:
     dtype: str
     offload: str
     loading: str = ""  # model.components / model.scheduler overrides, as canonical JSON
+    quantization: str = "none"  # vgen.quantization.cache_key
+    compile: str = "off"  # vgen.compilation.cache_key
 
     @classmethod
-    def for_model(cls, model_cfg, placement: Placement) -> "PipelineKey":
+    def for_model(cls, model_cfg, placement: Placement, *, quantization: str = "none",
+                  compile: str = "off") -> "PipelineKey":
         from omegaconf import OmegaConf
 
         from vgen.hashing import canonical_json
@@ -41,7 +46,7 @@ class PipelineKey:
         return cls(
             source=model_cfg.source, revision=model_cfg.revision, variant=model_cfg.variant,
             pipeline_class=model_cfg.pipeline_class, device=placement.device, dtype=placement.dtype,
-            offload=placement.offload, loading=canonical_json(loading),
+            offload=placement.offload, loading=canonical_json(loading), quantization=quantization, compile=compile,
         )
 
 

@@ -21,6 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from vgen import __version__
 from vgen.config.schema import VgenConfig, unknown_keys
 from vgen.conditioning.validate import validate_queue_inputs
+from vgen.attention_backend import apply_attention_backend, validate_attention
+from vgen.compilation import cache_key as compile_key
+from vgen.compilation import compile_pipeline, validate_compile
 from vgen.devices import validate_runtime
 from vgen.errors import DISK_FULL_ERRNOS, ConfigError, DiskFullError, is_disk_full
 from vgen.jobs import JobSpec, expand_jobs
@@ -28,8 +31,11 @@ from vgen.manifest import ManifestLog, ManifestRecorder, build_row
 from vgen.output_key import input_file_hashes, output_key, output_recipe
 from vgen.models.overrides import validate_model_overrides
 from vgen.pipeline_cache import PipelineKey
+from vgen.quantization import cache_key as quantization_key
+from vgen.quantization import validate_quantization
 from vgen.resident import RESIDENT, ResidentModels
 from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, draw_seed
+from vgen.step_cache import apply_step_cache, validate_cache_config
 
 log = logging.getLogger(__name__)
 VIDEO_SUBDIR = "videos"
@@ -87,6 +93,10 @@ class ProductionManager:
         self.metadata_state()
         validate_output_config(self.cfg.output)
         check_checkpoints(validate_enhancer_config(self.cfg.enhancer))
+        validate_cache_config(self.cfg.cache)
+        validate_attention(self.cfg.runtime)
+        validate_quantization(self.cfg.runtime)
+        validate_compile(self.cfg.runtime)
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         validate_queue_inputs(jobs, self.cfg.model)
@@ -122,6 +132,7 @@ class ProductionManager:
             vae_tiling=self.cfg.runtime.vae_tiling, lora_payload=self.resolve_loras(job).payload(),
             enhancer_cfg=self.cfg.enhancer, output=OmegaConf.to_container(self.cfg.output, resolve=True),
             input_files=input_file_hashes(job.settings),
+            cache=validate_cache_config(self.cfg.cache), quantization=quantization_key(self.cfg.runtime),
         )
 
     def job_output_key(self, job: JobSpec) -> str:
@@ -157,10 +168,11 @@ class ProductionManager:
         from vgen.models.loader import load_pipeline
 
         placement = resolve_placement(self.cfg.runtime)
-        key = PipelineKey.for_model(self.cfg.model, placement)
-        pipe, load_s = self.pipeline_cache.get(
-            key, lambda: load_pipeline(self.cfg.model, placement, self.cfg.runtime.cache_dir)
-        )
+        runtime_cfg = self.cfg.runtime
+        key = PipelineKey.for_model(self.cfg.model, placement, quantization=quantization_key(runtime_cfg),
+                                    compile=compile_key(runtime_cfg))
+        pipe, load_s = self.pipeline_cache.get(key, lambda: compile_pipeline(
+            load_pipeline(self.cfg.model, placement, runtime_cfg.cache_dir, runtime_cfg), runtime_cfg))
         # The folder the weights came from: an HF-cache commit hash, a local dir name, tiny_wan-vN.
         self.model_snapshot = Path(pipe.config._name_or_path).name
         from vgen.models.overrides import effective_settings
@@ -204,6 +216,8 @@ class ProductionManager:
         if payload := self.enhancer.payload(self.cfg.enhancer, [enhancement]):
             adapter_payloads["prompt_enhancer"] = payload
         prompt = self.loras.apply_prompt(loras, enhanced_prompt or job.prompt)
+        apply_attention_backend(pipe, self.cfg.runtime)
+        apply_step_cache(pipe, self.cfg.cache, steps=job.settings["steps"])
         from vgen.conditioning.prepare import pipeline_for, prepare_inputs
 
         started = time.perf_counter()

@@ -92,10 +92,23 @@ class GenerationConfig:
 
 
 @dataclass
+class QuantizationConfig:
+    """Per-component weight quantization (see vgen.quantization)."""
+
+    transformer: str = "none"  # none | int8 | fp8 | nf4 | gguf
+    text_encoder: str = "none"  # none | int8 | fp8 | nf4
+    gguf_file: Optional[str] = None  # the transformer's .gguf file when transformer=gguf
+
+
+@dataclass
 class RuntimeConfig:
     device: str = "auto"
     dtype: str = "auto"
     offload: str = "none"
+    attention: str = "default"
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    compile: str = "off"  # off | regional | full
+    lora_max_rank: int = 128  # highest LoRA rank hotswapped into a compiled transformer
     vae_tiling: bool = False
     threads: int = 0
     cache_dir: Optional[str] = None
@@ -177,6 +190,27 @@ class EnhancerConfig:
 
 
 @dataclass
+class CacheConfig:
+    """A step cache (``cache=NAME``, see vgen.step_cache); each cache uses only its own keys."""
+
+    name: str = "none"
+    threshold: Optional[float] = None
+    cache_interval: Optional[int] = None
+    disable_cache_before_step: Optional[int] = None
+    disable_cache_after_step: Optional[int] = None
+    max_order: Optional[int] = None
+    cache_identifiers: Optional[List[str]] = None
+    max_skip_steps: Optional[int] = None
+    retention_ratio: Optional[float] = None
+    mag_ratios: Optional[List[float]] = None
+    calibrate: Optional[bool] = None
+    spatial_attention_block_skip_range: Optional[int] = None
+    spatial_attention_timestep_skip_range: Optional[List[float]] = None
+    attention_weight: Optional[float] = None
+    is_guidance_distilled: Optional[bool] = None
+
+
+@dataclass
 class QueueConfig:
     jobs: List[Any] = field(default_factory=list)
     prompts_file: Optional[str] = None
@@ -211,6 +245,7 @@ class VgenConfig:
     lora: LoraConfig = MISSING
     enhancer: EnhancerConfig = MISSING
     queue: QueueConfig = MISSING
+    cache: CacheConfig = field(default_factory=CacheConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
@@ -226,6 +261,7 @@ GROUP_SCHEMAS = {
     "lora": LoraConfig,
     "enhancer": EnhancerConfig,
     "queue": QueueConfig,
+    "cache": CacheConfig,
 }
 
 

@@ -59,8 +59,9 @@ def _from_hf_cache(model_cfg) -> Path:
         ) from None
 
 
-def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None):
-    """``<pipeline_class>.from_pretrained(dir, torch_dtype=...)`` placed per ``placement``."""
+def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None, runtime_cfg=None):
+    """``<pipeline_class>.from_pretrained(dir, torch_dtype=...)`` placed per ``placement``, quantized per
+    ``runtime_cfg.quantization`` when given (see vgen.quantization)."""
     import diffusers
     import torch
     import transformers
@@ -77,12 +78,20 @@ def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None):
     kwargs = {"dtype": getattr(torch, placement.dtype), "local_files_only": True}
     if model_cfg.variant:
         kwargs["variant"] = model_cfg.variant
-    pipe = pipeline_cls.from_pretrained(directory, **kwargs, **component_kwargs(model_cfg, directory))
+    if runtime_cfg is not None:
+        from vgen.quantization import from_pretrained_kwargs
+
+        kwargs.update(from_pretrained_kwargs(runtime_cfg, directory, kwargs["dtype"], placement.device))
+    # a quantized component (e.g. a GGUF transformer) replaces that component's dtype override
+    pipe = pipeline_cls.from_pretrained(directory, **{**component_kwargs(model_cfg, directory), **kwargs})
     apply_scheduler(pipe, model_cfg)
     if placement.offload == "model":
         pipe.enable_model_cpu_offload(device=placement.device)
     elif placement.offload == "sequential":
         pipe.enable_sequential_cpu_offload(device=placement.device)
+    elif placement.offload == "group":  # block-level groups, the next one copied on a CUDA stream during compute
+        pipe.enable_group_offload(onload_device=torch.device(placement.device), offload_type="block_level",
+                                  num_blocks_per_group=1, use_stream=True)
     else:
         pipe.to(placement.device)
     vae = getattr(pipe, "vae", None)
