@@ -14,6 +14,7 @@ from typing import Any, Container, Mapping
 
 from vgen.config.schema import GenerationConfig
 from vgen.errors import ConfigError
+from vgen.grid import expand_grid
 from vgen.hashing import canonical_json, sha256_hex
 
 GENERATION_KEYS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
@@ -126,6 +127,7 @@ def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any]) -> list[
     raw_jobs = [(f"queue.jobs[{i}]", job) for i, job in enumerate(queue_cfg.jobs or [])]
     if queue_cfg.prompts_file:
         raw_jobs += [(f"{queue_cfg.prompts_file}[{i}]", job) for i, job in enumerate(read_prompts_file(queue_cfg.prompts_file))]
+    raw_jobs = expand_grid(raw_jobs, getattr(queue_cfg, "grid", None), validate_job_keys)
     if queue_cfg.repeats < 1:
         raise ConfigError(f"queue.repeats: must be >= 1, got {queue_cfg.repeats}")
     specs: list[JobSpec] = []

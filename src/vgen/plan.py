@@ -6,6 +6,7 @@ from typing import Callable, Sequence
 
 from vgen.jobs import JobSpec
 from vgen.lora.resolution import ResolvedLoras
+from vgen.shards import shard_line
 
 
 def format_loras(resolved: ResolvedLoras) -> str:
@@ -34,6 +35,8 @@ def format_plan(
         f"enhancer: {cfg.enhancer.backend}",
         f"jobs: {len(jobs)}",
     ]
+    if shard := shard_line(jobs, cfg.queue):
+        lines.append(shard)
     for job in jobs:
         s = job.settings
         loras = resolve_loras(job)

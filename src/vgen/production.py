@@ -27,6 +27,7 @@ from vgen.output_key import output_key, output_recipe
 from vgen.pipeline_cache import PipelineKey
 from vgen.resident import RESIDENT, ResidentModels
 from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, check_job_shape, draw_seed
+from vgen.shards import select_jobs
 
 log = logging.getLogger(__name__)
 VIDEO_SUBDIR = "videos"
@@ -69,7 +70,7 @@ class ProductionManager:
 
     def jobs(self) -> list[JobSpec]:
         queue = SimpleNamespace(**OmegaConf.to_container(self.cfg.queue, resolve=True))
-        return expand_jobs(queue, self.generation_defaults())
+        return select_jobs(expand_jobs(queue, self.generation_defaults()), queue)
 
     def validate(self, jobs: Sequence[JobSpec]) -> None:
         """Everything checkable before a model loads (no torch import), including each job's LoRAs."""
