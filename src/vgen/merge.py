@@ -26,12 +26,14 @@ from typing import Any, Iterator
 from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.errors import ConfigError, VgenError
 from vgen.hashing import canonical_json
-from vgen.manifest import MANIFEST_RELATIVE_PATH, read_manifest
+from vgen.manifest import MANIFEST_RELATIVE_PATH, manifest_lines
 
 MERGED_MANIFEST_NAME = "run_history.jsonl"
 COVERAGE_NAME = "merge_coverage.json"
 HYDRA_CONFIG = Path(".hydra") / "hydra.yaml"
 ARTIFACT_PATH_FIELDS = ("path", "metadata_sidecar")
+ARTIFACTS_KEY = '"artifacts":'
+JSON_DECODER = json.JSONDecoder()
 SKIPPED_DIRS = {"videos", "images", "manifests"}  # hold no run dirs; hidden dirs (.hydra, .submitit) neither
 SHOWN_IDS = 20
 
@@ -47,24 +49,27 @@ def find_run_dirs(sweep_dir: Path) -> list[Path]:
     return found
 
 
+def load_yaml(path: Path) -> Any:
+    """A saved config as plain data (LibYAML when present: a merge reads one per run dir)."""
+    import yaml
+
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def launch_cwd(run_dir: Path) -> Path | None:
     """The directory the run was started from (relative paths in its config are relative to it)."""
     if not (run_dir / HYDRA_CONFIG).is_file():
         return None
-    from omegaconf import OmegaConf
-
-    return Path(OmegaConf.load(run_dir / HYDRA_CONFIG).hydra.runtime.cwd)
+    return Path(load_yaml(run_dir / HYDRA_CONFIG)["hydra"]["runtime"]["cwd"])
 
 
 def expected_job_ids(run_dir: Path, cache: dict[str, list[str]]) -> list[str]:
     """The job ids a run was to run: its saved queue expanded and ``only_jobs``-filtered (all its shards)."""
-    from omegaconf import OmegaConf
-
     from vgen.jobs import expand_jobs
     from vgen.shards import filter_jobs
 
     config_file = run_dir / RESOLVED_CONFIG_NAME
-    config = OmegaConf.to_container(OmegaConf.load(config_file))
+    config = load_yaml(config_file)
     queue, generation = dict(config["queue"]), config["generation"]
     cwd = launch_cwd(run_dir) or Path.cwd()
     for key in ("prompts_file", "only_jobs"):
@@ -80,20 +85,45 @@ def expected_job_ids(run_dir: Path, cache: dict[str, list[str]]) -> list[str]:
     return cache[key]
 
 
-def relocate_artifacts(row: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """The row with relative artifact paths re-based by ``prefix`` (the run dir relative to the merged location)."""
-    artifacts = row.get("artifacts")
-    if not artifacts:
-        return row
-    moved = []
+def rebased_artifacts(artifacts: list[dict[str, Any]] | None, prefix: str) -> list[dict[str, Any]] | None:
+    """Artifacts with relative paths re-based by ``prefix`` (the run dir seen from the merged location);
+    None when nothing changes (no artifacts, only absolute paths, or the same location)."""
+    if not artifacts or prefix == ".":
+        return None
+    moved, changed = [], False
     for artifact in artifacts:
         artifact = dict(artifact)
         for name in ARTIFACT_PATH_FIELDS:
             value = artifact.get(name)
             if value and not os.path.isabs(value):
-                artifact[name] = value if prefix == "." else f"{prefix}/{value}"
+                artifact[name], changed = f"{prefix}/{value}", True
         moved.append(artifact)
-    return {**row, "artifacts": moved}
+    return moved if changed else None
+
+
+def rebased_line(text: str, row: dict[str, Any], prefix: str) -> str:
+    """The manifest line with its artifact paths re-based, every other byte as it was.
+
+    Only the ``artifacts`` value is re-encoded and spliced in (re-encoding whole rows would cost most
+    of a large merge); a line where that value cannot be found is re-encoded whole.
+    """
+    text = text if text.endswith("\n") else text + "\n"
+    moved = rebased_artifacts(row.get("artifacts"), prefix)
+    if moved is None:
+        return text
+    start = text.find(ARTIFACTS_KEY)
+    if start >= 0:
+        value_start = start + len(ARTIFACTS_KEY)
+        while text[value_start] in " \t":
+            value_start += 1
+        try:
+            value, end = JSON_DECODER.raw_decode(text, value_start)
+        except ValueError:
+            value = None
+        if value == row["artifacts"]:
+            return text[:value_start] + json.dumps(moved, sort_keys=True, separators=(",", ":"), ensure_ascii=False) \
+                + text[end:]
+    return json.dumps({**row, "artifacts": moved}, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
 @dataclass
@@ -132,16 +162,16 @@ def merged_rows(sweep_dir: Path, out_dir: Path, coverage: Coverage) -> Iterator[
         if (run_dir / RESOLVED_CONFIG_NAME).is_file():
             coverage.configs += 1
             expected.update(dict.fromkeys(expected_job_ids(run_dir, cache)))
-        contents = read_manifest(run_dir / MANIFEST_RELATIVE_PATH)
-        coverage.torn_lines += len(contents.skipped_lines)
         prefix = Path(os.path.relpath(run_dir.resolve(), out_dir.resolve())).as_posix()
         latest: dict[str, str] = {}
-        for row in contents.rows:
+        for _, text, row in manifest_lines(run_dir / MANIFEST_RELATIVE_PATH):
+            if row is None:
+                coverage.torn_lines += 1  # a process killed mid-write: the line is not a row
+                continue
             coverage.rows += 1
             if "job_id" in row:
                 latest[row["job_id"]] = row.get("status")
-            yield json.dumps(relocate_artifacts(row, prefix), sort_keys=True, separators=(",", ":"),
-                             ensure_ascii=False) + "\n"
+            yield rebased_line(text, row, prefix)
         coverage.seen.update(latest)
         coverage.successes.update(job for job, status in latest.items() if status == "success")
     coverage.expected = list(expected)
