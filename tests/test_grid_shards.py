@@ -152,3 +152,12 @@ def test_dry_run_shows_the_shard_and_its_cost(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "shard: 1 of 2: 4 job(s), estimated cost 589,824" in result.stdout  # 9 jobs; 4 x 9*64*64*4
     assert result.stdout.count(" -> <run_dir>/") == 4
+
+
+@pytest.mark.slow
+def test_an_empty_shard_exits_0_without_loading_the_model(tmp_path):
+    result = run_vgen(*FAST, "queue.jobs=[{prompt: only one}]", "queue.num_shards=2", "queue.shard=1",
+                      f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Loaded" not in result.stderr and "0 done" in result.stderr
+    assert (tmp_path / "run" / "resolved_config.yaml").is_file()  # merge reads the shard's expected jobs

@@ -64,7 +64,8 @@ def run(cfg: DictConfig) -> int:
             stack.enter_context(ControlServer(controller, run_dir, host=cfg.control.host, port=cfg.control.port,
                                               allow_remote=cfg.control.allow_remote))
         stack.enter_context(SignalStop(controller.abort, temp_root=run_dir))
-        manager.load_pipeline()  # fail fast (exit 2) on a missing checkpoint, before the queue starts
+        if plan.todo:  # an empty shard or a finished resume loads nothing
+            manager.load_pipeline()  # fail fast (exit 2) on a missing checkpoint, before the queue starts
         summary = controller.run()
     log.info("Manifest: %s", manager.manifest.path)
     if summary.stop_reason not in (None, ABORT) and hydra_cfg.mode == RunMode.MULTIRUN:
