@@ -15,6 +15,7 @@ import pytest
 from conftest import read_manifest, run_vgen
 from test_slurm_sweep import slurm_env  # noqa: F401 - the module's private cluster fixture
 from vgen.merge import COVERAGE_NAME
+from vgen.sweep_summary import POINT_RECORD_NAME
 
 pytestmark = pytest.mark.slow
 BASE = ["runtime.progress=false", "generation.steps=2", "queue.jobs=[]", "queue.prompts_file=shots.csv",
@@ -57,16 +58,24 @@ def test_cancelled_task_is_missing_then_rerun_missing_completes_the_sweep(slurm_
     sweep_run = subprocess.Popen(
         [sys.executable, "-m", "vgen", "-m", *BASE, "queue.num_shards=3", "queue.shard=range(0,3)",
          f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env={**os.environ, **slurm_env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=(tmp_path / "sweep.log").open("w"), stderr=subprocess.STDOUT)
     manifest = sweep / "1" / "manifests" / "run_history.jsonl"
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 900
     while not (manifest.is_file() and manifest.read_text().count("\n") >= 1):  # shard 1 is mid-run
         assert time.monotonic() < deadline and sweep_run.poll() is None, "shard 1 never started"
         time.sleep(0.2)
     task = next(path.name for path in (sweep / ".submitit").iterdir() if path.name.endswith("_1"))
     subprocess.run(["scancel", task], env={**os.environ, **slurm_env}, check=True, timeout=60)
-    output, _ = sweep_run.communicate(timeout=900)
-    assert sweep_run.returncode != 0, output[-3000:]  # the sweep reports its cancelled point
+    others = [sweep / str(num) / POINT_RECORD_NAME for num in (0, 2)]
+    while not all(record.is_file() for record in others):  # the other two tasks run to their end
+        assert time.monotonic() < deadline, "shards 0 and 2 did not finish"
+        time.sleep(0.5)
+    try:
+        sweep_run.wait(timeout=60)
+    except subprocess.TimeoutExpired:  # without accounting (sacct) submitit never sees the cancelled task end
+        sweep_run.terminate()
+        sweep_run.wait(timeout=60)
+    assert sweep_run.returncode != 0
 
     first = merge(sweep, env=slurm_env, cwd=tmp_path)
     assert first.returncode == 1, first.stdout + first.stderr
@@ -80,3 +89,19 @@ def test_cancelled_task_is_missing_then_rerun_missing_completes_the_sweep(slurm_
     assert "hydra/launcher=slurm_local" in rerun.stdout  # the rerun went to SLURM like the sweep
     final = merge(sweep, env=slurm_env, cwd=tmp_path)
     assert final.returncode == 0 and "12 succeeded exactly once, 0 failed, 0 missing" in final.stdout
+
+
+def test_grid_loads_the_model_once_where_a_sweep_loads_it_per_point(slurm_env, tmp_path):
+    common = ["runtime.progress=false", "generation.steps=2", "queue.jobs=[{prompt: grid}]", "hydra/launcher=slurm_local"]
+    grid = run_vgen("-m", *common, "queue.grid={seed: [1, 2, 3], guidance_scale: [3.0, 5.0]}", "hydra.sweep.dir=grid",
+                    cwd=tmp_path, env=slurm_env, timeout=900)
+    assert grid.returncode == 0, (grid.stdout + grid.stderr)[-4000:]
+    sweep = run_vgen("-m", *common, "generation.seed=1,2,3", "generation.guidance_scale=3.0,5.0", "hydra.sweep.dir=sweep",
+                     cwd=tmp_path, env=slurm_env, timeout=900)
+    assert sweep.returncode == 0, (sweep.stdout + sweep.stderr)[-4000:]
+    loads = {name: sum((path.read_text().count("Loaded WanPipeline")) for path in (tmp_path / name).glob("*/vgen.log"))
+             for name in ("grid", "sweep")}
+    rows = {name: sum(len(read_manifest(path.parent.parent)) for path in (tmp_path / name).glob("*/manifests/*.jsonl"))
+            for name in ("grid", "sweep")}
+    assert rows == {"grid": 6, "sweep": 6} and loads == {"grid": 1, "sweep": 6}
+    print(f"\n[slurm] 6 generations: model loads {loads['grid']} as a 2x3 grid, {loads['sweep']} as a 6-point sweep")
