@@ -69,12 +69,15 @@ def test_failed_and_duplicated_jobs_are_counted(local_gpus_sweep, capsys, tmp_pa
     shard1 = read_manifest(sweep / "1")
     failed = {**shard1[0], "status": "error", "artifacts": [], "error": {"type": "RuntimeError", "message": "x"}}
     ManifestLog(sweep / "1").append(failed)  # a later attempt of that job failed: its latest row is an error
+    with open(sweep / "0-again" / "manifests" / "run_history.jsonl", "ab") as handle:
+        handle.write(b'{"job_id": "0123456789abcdef", "sta')  # a process killed mid-write
     assert merge_main([str(sweep)]) == 1
     coverage = json.loads((sweep / COVERAGE_NAME).read_text())
     shard0 = read_manifest(sweep / "0")
     assert coverage["failed_job_ids"] == [shard1[0]["job_id"]]
     assert sorted(coverage["duplicated_job_ids"]) == sorted(row["job_id"] for row in shard0)
     assert (coverage["succeeded_once"], coverage["missing"]) == (len(shard1) - 1, 0)
+    assert coverage["torn_lines"] == 1 and coverage["rows"] == 2 * len(shard0) + len(shard1) + 1
     assert "failed: " + shard1[0]["job_id"] in capsys.readouterr().out
 
 

@@ -209,7 +209,8 @@ def format_coverage(report: dict[str, Any], out_dir: Path) -> str:
         f"merged {report['rows']} row(s) of {report['run_dirs']} run dir(s) into {out_dir / MERGED_MANIFEST_NAME}",
         f"coverage: {report['expected']} expected, {report['succeeded_once']} succeeded exactly once, "
         f"{report['failed']} failed, {report['missing']} missing, {report['duplicated']} duplicated"
-        + (f", {report['unexpected']} not expected" if report["unexpected"] else ""),
+        + (f", {report['unexpected']} not expected" if report["unexpected"] else "")
+        + (f" ({report['torn_lines']} torn manifest line(s) skipped)" if report["torn_lines"] else ""),
     ]
     for name in ("missing", "failed", "duplicated", "unexpected"):
         ids = report[f"{name}_job_ids"]
