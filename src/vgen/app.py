@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from vgen.cli import RESOLVED_CONFIG_NAME, launch, run_hydra_task
 from vgen.config.locate import config_dir
 from vgen.config.registry import register_all
+from vgen.gpu_pinning import pin_one_gpu
 
 log = logging.getLogger("vgen")
 
@@ -29,10 +30,13 @@ register_all()
 
 def run(cfg: DictConfig) -> int:
     """Run one configuration (one Hydra job) and return its exit code."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        pin_one_gpu(hydra_cfg.job.num)  # before anything sets up CUDA (hydra/launcher=local_gpus)
+
     from vgen.plan import format_plan
     from vgen.production import ProductionManager
 
-    hydra_cfg = HydraConfig.get()
     manager = ProductionManager(cfg, run_dir=cfg.run_dir, overrides=list(hydra_cfg.overrides.task))
     jobs = manager.jobs()
     manager.validate(jobs)
@@ -60,7 +64,8 @@ def run(cfg: DictConfig) -> int:
             stack.enter_context(ControlServer(controller, run_dir, host=cfg.control.host, port=cfg.control.port,
                                               allow_remote=cfg.control.allow_remote))
         stack.enter_context(SignalStop(controller.abort, temp_root=run_dir))
-        manager.load_pipeline()  # fail fast (exit 2) on a missing checkpoint, before the queue starts
+        if plan.todo:  # an empty shard or a finished resume loads nothing
+            manager.load_pipeline()  # fail fast (exit 2) on a missing checkpoint, before the queue starts
         summary = controller.run()
     log.info("Manifest: %s", manager.manifest.path)
     if summary.stop_reason in (None, ABORT) and hydra_cfg.mode != RunMode.MULTIRUN:

@@ -15,6 +15,7 @@ from typing import Any, Container, Mapping
 from vgen.conditioning.spec import CONDITIONING_KEYS, conditioning_settings, resolve_input_paths
 from vgen.config.schema import GenerationConfig
 from vgen.errors import ConfigError
+from vgen.grid import expand_grid
 from vgen.hashing import canonical_json, sha256_hex
 from vgen.job_validation import SEED_LIMIT, validate_job_values
 
@@ -156,6 +157,7 @@ def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any], model_cf
                      for i, job in enumerate(read_prompts_file(queue_cfg.prompts_file))]
     if not raw_jobs:
         raw_jobs = [(f"queue.default_jobs[{i}]", job) for i, job in enumerate(queue_cfg.default_jobs or [])]
+    raw_jobs = expand_grid(raw_jobs, getattr(queue_cfg, "grid", None), validate_job_keys)
     if queue_cfg.repeats < 1:
         raise ConfigError(f"queue.repeats: must be >= 1, got {queue_cfg.repeats}")
     specs: list[JobSpec] = []

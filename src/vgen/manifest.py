@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from vgen.hashing import payload_hash
 
@@ -119,24 +119,31 @@ def read_manifest(path: str | os.PathLike) -> ManifestContents:
     path = Path(path)
     rows: list[dict[str, Any]] = []
     skipped: list[int] = []
+    for number, _, row in manifest_lines(path):
+        if row is None:
+            skipped.append(number)
+        else:
+            rows.append(row)
+    if skipped:
+        log.warning("%s: skipped %d torn or unreadable line(s) (line %s)", path, len(skipped),
+                    ", ".join(map(str, skipped)))
+    return ManifestContents(rows, skipped)
+
+
+def manifest_lines(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | None]]:
+    """``(line number, line text, row)`` of every non-blank line; row is None for a torn or unreadable line."""
     if not path.is_file():
-        return ManifestContents(rows, skipped)
+        return
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
             try:
-                row = json.loads(raw.decode("utf-8"))
+                text = raw.decode("utf-8")
+                row = json.loads(text)
             except (UnicodeDecodeError, json.JSONDecodeError):
-                row = None
-            if isinstance(row, dict):
-                rows.append(row)
-            else:
-                skipped.append(number)
-    if skipped:
-        log.warning("%s: skipped %d torn or unreadable line(s) (line %s)", path, len(skipped),
-                    ", ".join(map(str, skipped)))
-    return ManifestContents(rows, skipped)
+                text, row = "", None
+            yield number, text, row if isinstance(row, dict) else None
 
 
 def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:

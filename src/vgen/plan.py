@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 from vgen.conditioning.spec import job_inputs
 from vgen.jobs import JobSpec
 from vgen.lora.resolution import ResolvedLoras
+from vgen.shards import shard_line
 
 
 def format_loras(resolved: ResolvedLoras) -> str:
@@ -35,6 +36,8 @@ def format_plan(
         f"enhancer: {cfg.enhancer.backend}",
         f"jobs: {len(jobs)}",
     ]
+    if shard := shard_line(jobs, cfg.queue):
+        lines.append(shard)
     for job in jobs:
         s = job.settings
         loras = resolve_loras(job)

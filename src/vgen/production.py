@@ -36,6 +36,7 @@ from vgen.quantization import validate_quantization
 from vgen.resident import RESIDENT, ResidentModels
 from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, draw_seed
 from vgen.step_cache import apply_step_cache, validate_cache_config
+from vgen.shards import select_jobs
 
 log = logging.getLogger(__name__)
 VIDEO_SUBDIR = "videos"
@@ -79,7 +80,7 @@ class ProductionManager:
 
     def jobs(self) -> list[JobSpec]:
         queue = SimpleNamespace(**OmegaConf.to_container(self.cfg.queue, resolve=True))
-        return expand_jobs(queue, self.generation_defaults(), self.cfg.model)
+        return select_jobs(expand_jobs(queue, self.generation_defaults(), self.cfg.model), queue)
 
     def validate(self, jobs: Sequence[JobSpec]) -> None:
         """Everything checkable before a model loads (no torch import), including each job's LoRAs."""

@@ -219,6 +219,10 @@ class QueueConfig:
     on_error: str = "continue"
     resume: bool = False
     resume_from: Optional[str] = None
+    grid: Any = None  # job key -> values: every job runs once per combination
+    num_shards: int = 1  # split the (expanded) queue into this many cost-balanced shards
+    shard: Any = 0  # which shard this process runs: 0..num_shards-1, or auto (SLURM array / LOCAL_RANK)
+    only_jobs: Optional[str] = None  # a file of job_ids (one a line): run only these jobs of the queue
 
 
 @dataclass

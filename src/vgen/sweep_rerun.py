@@ -1,0 +1,65 @@
+"""The command that reruns a sweep's missing and failed jobs (``python -m vgen.merge --rerun-missing``).
+
+It is the sweep's own command (a run dir's saved task overrides and launcher choice, without its
+shard and run-dir settings) plus ``queue.only_jobs=FILE`` listing the jobs to run, as a new sweep
+under ``SWEEP_DIR/reruns/<UTC time>/``, so the next merge of SWEEP_DIR sees its rows too.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from vgen.errors import ConfigError
+from vgen.merge import HYDRA_CONFIG, find_run_dirs
+
+RERUNS_DIR = "reruns"
+JOB_LIST_NAME = "only_jobs.txt"
+# Task overrides that choose which jobs of the queue a run did or where it wrote: the rerun sets its own.
+DROPPED_KEYS = ("queue.shard", "queue.num_shards", "queue.only_jobs", "queue.resume", "queue.resume_from",
+                "dry_run", "hydra.run.dir", "hydra.sweep.dir")
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def saved_command(run_dir: Path) -> tuple[list[str], Path]:
+    """``(the run's task overrides and launcher overrides, the dir it was started from)``."""
+    from omegaconf import OmegaConf
+
+    hydra = OmegaConf.load(run_dir / HYDRA_CONFIG).hydra
+    task = [str(item) for item in hydra.overrides.task if override_key(str(item)) not in DROPPED_KEYS]
+    launcher = [str(item) for item in hydra.overrides.hydra
+                if override_key(str(item)) == "hydra/launcher" or override_key(str(item)).startswith("hydra.launcher.")]
+    return [*task, *launcher], Path(hydra.runtime.cwd)
+
+
+def rerun_missing(sweep_dir: Path, report: dict[str, Any], *, launch: bool) -> bool:
+    """Print (and with ``launch`` run) the rerun command; True when a rerun ran."""
+    job_ids = [*report["missing_job_ids"], *report["failed_job_ids"]]
+    if not job_ids:
+        print("rerun: nothing to rerun (no missing or failed job)")
+        return False
+    sources = [run_dir for run_dir in find_run_dirs(sweep_dir) if (run_dir / HYDRA_CONFIG).is_file()]
+    if not sources:
+        raise ConfigError(f"{sweep_dir}: no run dir with a saved {HYDRA_CONFIG}: cannot tell the sweep's command")
+    overrides, cwd = saved_command(sources[0])
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%S-%fZ")
+    rerun_dir = (sweep_dir / RERUNS_DIR / stamp).resolve()
+    rerun_dir.mkdir(parents=True)
+    job_list = rerun_dir / JOB_LIST_NAME
+    job_list.write_text("".join(f"{job_id}\n" for job_id in job_ids), encoding="utf-8")
+    command = [sys.executable, "-m", "vgen", "-m", *overrides, f"queue.only_jobs={job_list}",
+               f"hydra.sweep.dir={rerun_dir}"]
+    print(f"rerun: {len(job_ids)} job(s) listed in {job_list}; the command:")
+    print(f"cd {shlex.quote(str(cwd))} && {shlex.join(command)}")
+    if not launch:
+        return False
+    completed = subprocess.run(command, cwd=cwd)
+    print(f"rerun: exited with code {completed.returncode}")
+    return True
