@@ -4,7 +4,8 @@ Runs the real enhancer (default ``enhancer=smollm2``, the bundled SmolLM2-135M G
 the prompt set in tests/data/enhancer_prompts.txt and prints one row per mode:
 mean and worst content-word recall of the prompt in the result, the share of prompts whose result
 names an invented subject, how many kept the user's prompt (fallback), words, and seconds per prompt
-(model load excluded). The load average is sampled while it runs, since the CPU may be shared.
+(model load excluded): wall-clock and this process's CPU time, with the load average sampled while
+it runs, since the CPU may be shared. ``--json`` is rewritten after every prompt.
 
   python scripts/bench_enhancer.py --modes expand rewrite --json bench_enhancer.json
   python scripts/bench_enhancer.py --limit 5 enhancer.repetition_penalty=1.1   # overrides after options
@@ -41,28 +42,34 @@ def enhancer_config(mode: str, overrides: list[str]) -> dict:
     return OmegaConf.to_container(cfg.enhancer, resolve=True)
 
 
-def run_mode(bridge: PromptEnhancerBridge, cfg: dict, prompts: list[str], task: str) -> dict:
+def run_mode(bridge: PromptEnhancerBridge, cfg: dict, prompts: list[str], task: str, report) -> dict:
     bridge.prime(cfg)
-    rows = []
+    rows: list[dict] = []
     for prompt in prompts:
         load_before = os.getloadavg()[0]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = bridge.enhance(cfg, prompt, task=task)
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         fidelity = score(prompt, result.enhanced_prompt)
         record = result.fidelity or {}
         rows.append({
             "prompt": prompt, "enhanced": result.enhanced_prompt, "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu_seconds, 2),
             "recall": fidelity.recall, "invented": list(fidelity.invented), "unlisted": list(fidelity.unlisted),
             "words": fidelity.words, "attempts": len(record.get("attempts", [])),
             "fallback_reason": record.get("fallback_reason"), "error": result.error,
             "load_avg_1m": round((load_before + os.getloadavg()[0]) / 2, 2),
         })
-        print(f"  {seconds:5.1f}s recall {fidelity.recall:.2f} invented {list(fidelity.invented)} "
-              f"{fidelity.words}w  {result.enhanced_prompt[:150]}", flush=True)
+        report(summary(cfg["mode"], rows))
+        print(f"  {seconds:5.1f}s ({cpu_seconds:5.1f}s cpu) recall {fidelity.recall:.2f} invented {list(fidelity.invented)} "
+              f"{fidelity.words}w  {result.enhanced_prompt}", flush=True)
+    return summary(cfg["mode"], rows)
+
+
+def summary(mode: str, rows: list[dict]) -> dict:
     changed = [r for r in rows if r["enhanced"] != r["prompt"]]
     return {
-        "mode": cfg["mode"],
+        "mode": mode,
         "prompts": len(rows),
         "mean_recall": round(statistics.fmean(r["recall"] for r in rows), 4),
         "worst_recall": min(r["recall"] for r in rows),
@@ -73,6 +80,7 @@ def run_mode(bridge: PromptEnhancerBridge, cfg: dict, prompts: list[str], task: 
         "mean_attempts": round(statistics.fmean(r["attempts"] for r in rows), 2),
         "mean_seconds": round(statistics.fmean(r["seconds"] for r in rows), 2),
         "max_seconds": max(r["seconds"] for r in rows),
+        "mean_cpu_seconds": round(statistics.fmean(r["cpu_seconds"] for r in rows), 2),
         "mean_load_avg_1m": round(statistics.fmean(r["load_avg_1m"] for r in rows), 2),
         "rows": rows,
     }
@@ -91,16 +99,22 @@ def main() -> None:
     bridge = PromptEnhancerBridge()
     report = {"cpu_count": os.cpu_count(), "prompts_file": str(args.prompts), "overrides": args.overrides,
               "modes": []}
+
+    def save(partial: dict | None = None) -> None:
+        if args.json:
+            modes = report["modes"] + ([partial] if partial else [])
+            args.json.write_text(json.dumps({**report, "modes": modes}, indent=2, ensure_ascii=False) + "\n",
+                                 encoding="utf-8")
+
     for mode in args.modes:
         print(f"mode={mode}: {len(prompts)} prompts", flush=True)
-        report["modes"].append(run_mode(bridge, enhancer_config(mode, args.overrides), prompts, args.task))
+        report["modes"].append(run_mode(bridge, enhancer_config(mode, args.overrides), prompts, args.task, save))
+    save()
     header = ("mode", "prompts", "mean_recall", "worst_recall", "invented_rate", "kept_original", "errors",
-              "mean_words", "mean_attempts", "mean_seconds", "max_seconds", "mean_load_avg_1m")
+              "mean_words", "mean_attempts", "mean_seconds", "max_seconds", "mean_cpu_seconds", "mean_load_avg_1m")
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in report["modes"]:
         print("| " + " | ".join(str(row[k]) for k in header) + " |")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from vgen.enhancer import PromptEnhancerBridge
+from vgen.enhancer.fidelity import invented_subjects, score
 from vgen.errors import CheckpointNotFoundError, VgenError
 from vgen.hashing import payload_hash
 
@@ -201,3 +203,50 @@ def test_smollm2_rewrites_offline_and_caches_the_conversion(tmp_path):
     assert fresh.enhance(cfg, prompt).enhanced_prompt == first.enhanced_prompt
     assert cached_load < first_load
     print(f"\nSmolLM2 first load {first_load:.1f}s, cached load {cached_load:.1f}s")
+
+
+def _prompt_set(count: int) -> list[str]:
+    path = Path(__file__).parent / "data" / "enhancer_prompts.txt"
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    return lines[:count]
+
+
+@pytest.fixture(scope="module")
+def smollm2(tmp_path_factory):
+    """A bridge with SmolLM2 loaded (greedy), and its config; the GGUF is converted once per module."""
+    cfg = {"backend": "smollm2", "cache_dir": str(tmp_path_factory.mktemp("smollm2-cache")), "device": "cpu",
+           "repetition_penalty": 1.2, "max_new_tokens": 100, "on_error": "fail"}
+    bridge = PromptEnhancerBridge()
+    bridge.prime(cfg)
+    return bridge, cfg
+
+
+@pytest.mark.slow
+def test_smollm2_expand_keeps_the_issues_prompts_and_invents_no_subject(smollm2):
+    bridge, cfg = smollm2
+    for prompt in _prompt_set(3):  # the issue's three: paper boat, rocky coast, red fox
+        result = bridge.enhance(cfg, prompt)
+        enhanced = result.enhanced_prompt
+        assert enhanced.startswith(prompt + ". ") and len(enhanced.split()) > len(prompt.split()) + 5, enhanced
+        fidelity = score(prompt, enhanced)
+        assert fidelity.recall == 1.0 and fidelity.invented == (), (enhanced, fidelity)
+        assert result.fidelity["recall"] == 1.0 and result.fidelity["invented"] == []
+        assert len(enhanced.split()) <= 120 and result.fidelity["attempts"][0]["temperature"] == 0.0
+        for dropped in result.fidelity["attempts"][-1]["dropped"]:
+            assert dropped not in enhanced and invented_subjects(prompt, dropped)
+
+
+@pytest.mark.slow
+def test_smollm2_rewrite_is_faithful_or_falls_back_with_a_reason(smollm2):
+    bridge, cfg = smollm2
+    cfg = {**cfg, "mode": "rewrite", "retries": 1, "max_new_tokens": 80}
+    prompt = _prompt_set(1)[0]
+    result = bridge.enhance(cfg, prompt)
+    attempts = result.fidelity["attempts"]
+    assert [(a["seed"], a["temperature"]) for a in attempts][:2] == [(0, 0.0), (1, 0.7)][: len(attempts)]
+    if result.enhanced_prompt == prompt:
+        assert len(attempts) == 2 and "no faithful rewrite in 2 attempts" in result.fidelity["fallback_reason"]
+        assert all(a["recall"] < 0.9 or a["invented"] for a in attempts)
+    else:
+        assert score(prompt, result.enhanced_prompt).passes(0.9, 0) and result.fidelity["fallback_reason"] is None
+    assert bridge.enhance(cfg, prompt).enhanced_prompt == result.enhanced_prompt  # seeded: reproducible
