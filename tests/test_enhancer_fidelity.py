@@ -114,9 +114,8 @@ def test_detail_sentences_follow_slot_order_and_drop_unknown_lines():
 def test_camera_slot_is_left_out_when_the_prompt_sets_the_camera():
     assert "Camera" not in [s.label for s in slots_for("t2v", "waves on a rocky coast, aerial shot")]
     assert "Camera" in [s.label for s in slots_for("t2v", "waves on a rocky coast")]
-    messages, prefill = build_expand_messages("t2v", "a fox, close-up", None, "text",
-                                              slots_for("t2v", "a fox, close-up"))
-    assert prefill == "Setting:" and "Camera" not in messages[0]["content"]
+    messages = build_expand_messages("t2v", "a fox, close-up", None, "text", slots_for("t2v", "a fox, close-up"))
+    assert "Camera" not in messages[0]["content"]
     assert all("Camera:" not in m["content"] for m in messages)  # examples lose the slot too
     assert messages[-1]["content"] == "Prompt: a fox, close-up"
 
@@ -125,13 +124,13 @@ def test_camera_slot_is_left_out_when_the_prompt_sets_the_camera():
 
 
 class ScriptedLLM:
-    """Answers the scripted texts in turn and records the sampling of each call (a stand-in for a model)."""
+    """Answers the scripted texts in turn and records each call's sampling and prefill (a stand-in for a model)."""
 
     def __init__(self, *answers: str):
         self.answers, self.calls = list(answers), []
 
-    def generate(self, messages, settings, prefill=""):
-        self.calls.append((settings, prefill))
+    def generate(self, messages, settings, prefill="", stop=None):
+        self.calls.append((settings, prefill, stop))
         return Generation(text=self.answers.pop(0), new_tokens=10, seconds=0.0)
 
 
@@ -140,31 +139,41 @@ def _cfg(**overrides):
 
 
 def test_expand_keeps_the_prompt_verbatim_and_drops_inventing_sentences():
-    llm = ScriptedLLM(" a rain-soaked street at night, puddles everywhere.\nLighting: streetlights glowing.\n"
-                      "Colors: blue and amber.\nCamera: a sailor watches from a window.\nMood: quiet")
+    llm = ScriptedLLM(" a rain-soaked street at night, puddles everywhere.\nLights: ignored", " streetlights glowing.\n",
+                      " blue and amber.", " a sailor watches from a window.", " quiet")
     text, record = enhance_faithfully(_cfg(word_limits={"t2v": [10, 120]}), llm,
                                       "a paper boat drifting down a rainy street", None, "t2v")
     assert text == ("a paper boat drifting down a rainy street. A rain-soaked street at night, puddles everywhere. "
                     "Streetlights glowing. Blue and amber. Quiet mood.")
     assert record["recall"] == 1.0 and record["invented"] == [] and record["fallback_reason"] is None
     assert record["attempts"][0]["dropped"] == ["A sailor watches from a window."]
-    assert len(llm.calls) == 1 and llm.calls[0][1] == "Setting:"
+    # one generation per slot, each prefilled with the answer so far and stopped at the line's end
+    assert [call[1] for call in llm.calls] == [
+        "Setting:", "Setting: a rain-soaked street at night, puddles everywhere.\nLighting:",
+        "Setting: a rain-soaked street at night, puddles everywhere.\nLighting: streetlights glowing.\nColors:",
+        "Setting: a rain-soaked street at night, puddles everywhere.\nLighting: streetlights glowing.\n"
+        "Colors: blue and amber.\nCamera:",
+        "Setting: a rain-soaked street at night, puddles everywhere.\nLighting: streetlights glowing.\n"
+        "Colors: blue and amber.\nCamera: a sailor watches from a window.\nMood:",
+    ]
+    assert {call[2] for call in llm.calls} == {"\n"}
 
 
 def test_expand_retries_with_seeded_sampling_when_trimming_left_it_short():
-    inventing = " a man with his dog.\nLighting: a woman holds a lamp."
-    llm = ScriptedLLM(inventing, inventing, " misty hills.\nLighting: pale dawn light over the valley.")
+    inventing = [" a man with his dog", " a woman holds a lamp", "", "", ""]
+    llm = ScriptedLLM(*inventing, *inventing, " misty hills", " pale dawn light over the valley", "", "", "")
     text, record = enhance_faithfully(_cfg(seed=5), llm, "sunset", None, "t2v")
     assert text == "sunset. Misty hills. Pale dawn light over the valley."
     assert [(a["seed"], a["temperature"]) for a in record["attempts"]] == [(5, 0.0), (6, 0.7), (7, 0.7)]
-    assert [c[0].temperature for c in llm.calls] == [0.0, 0.7, 0.7]
+    assert record["attempts"][0]["dropped"] == ["A man with his dog.", "A woman holds a lamp."]
+    assert [c[0].temperature for c in llm.calls] == [0.0] * 5 + [0.7] * 10
 
 
 def test_expand_respects_the_word_limits():
     long_prompt = " ".join(["snow"] * 30)
     untouched, record = enhance_faithfully(_cfg(word_limits={"t2v": [5, 30]}), ScriptedLLM(), long_prompt, None, "t2v")
     assert untouched == long_prompt and record["attempts"] == [] and "30 words" in record["skipped"]
-    llm = ScriptedLLM(" a field of deep snow under a low grey sky.\nLighting: flat winter light.")
+    llm = ScriptedLLM(" a field of deep snow under a low grey sky.", " flat winter light.", "", "", "")
     text, _ = enhance_faithfully(_cfg(word_limits={"t2v": [5, 14]}), llm, "snow at dawn", None, "t2v")
     assert text == "snow at dawn. A field of deep snow under a low grey sky." and len(text.split()) <= 14
     assert llm.calls[0][0].max_new_tokens < 256  # the budget follows the room left

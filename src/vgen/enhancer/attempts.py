@@ -94,12 +94,16 @@ def _record(fidelity: Fidelity, attempts: list[Attempt], fallback_reason: str | 
 
 def _expand(llm, cfg, original, prompt, caption, task, limits, sampling, context) -> Attempt:
     slots = slots_for(task, original)
-    messages, prefill = build_expand_messages(task, prompt, caption, cfg["source"], slots)
+    messages = build_expand_messages(task, prompt, caption, cfg["source"], slots)
     room = limits[1] - len(original.split())
-    # ~1.5 tokens per English word plus the slot labels; never more than enhancer.max_new_tokens
-    sampling = replace(sampling, max_new_tokens=min(sampling.max_new_tokens, int(1.5 * room) + 4 * len(slots)))
-    generation = llm.generate(messages, sampling, prefill)
-    sentences = detail_sentences(prefill + generation.text, slots)
+    # ~1.5 tokens per English word, shared by the slots; never more than enhancer.max_new_tokens
+    sampling = replace(sampling, max_new_tokens=min(sampling.max_new_tokens, int(1.5 * room / len(slots)) + 4))
+    answer = ""
+    for slot in slots:
+        prefill = f"{answer}{slot.label}:"
+        line = llm.generate(messages, sampling, prefill, stop="\n").text.split("\n", 1)[0]
+        answer = f"{prefill}{line}\n"
+    sentences = detail_sentences(answer, slots)
     if not sentences:
         raise EmptyEnhancementError(f"prompt enhancer filled none of {[s.label for s in slots]}")
     kept, dropped = split_by_invention(f"{original}\n{context}", sentences)

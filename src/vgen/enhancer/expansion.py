@@ -1,9 +1,11 @@
 """``enhancer.mode=expand``: the user's prompt verbatim, followed by detail the LLM fills into fixed slots.
 
 A 135M model asked to "rewrite" a prompt writes a different shot. Asked instead to fill labelled
-slots (setting, lighting, colours, camera, mood) after two worked examples, it stays on scenery;
-the answer's first slot label is prefilled so it always starts in that format. Each filled slot
-becomes one sentence; sentences that invent a subject are dropped by the caller.
+slots (setting, lighting, colours, camera, mood) after two worked examples, it stays on scenery.
+The caller fills one slot per generation: the answer so far plus the next label is prefilled and
+generation stops at the end of the line, so the labels never drift (a repetition penalty otherwise
+turns "Lighting" into "Lights"). Each filled slot becomes one sentence; sentences that invent a
+subject are dropped by the caller.
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ def slots_for(task: str, subject_text: str) -> tuple[Slot, ...]:
 
 
 def build_expand_messages(task: str, prompt: str, caption: str | None, source: str,
-                          slots: tuple[Slot, ...]) -> tuple[list[dict], str]:
-    """Chat messages for one expansion and the text the answer is prefilled with."""
+                          slots: tuple[Slot, ...]) -> list[dict]:
+    """Chat messages for one expansion (the answer is prefilled slot by slot)."""
     kind, topics, thing = _SYSTEM_PARTS[task]
     labels = ", ".join(s.label for s in slots)
     wanted = {s.label for s in slots}
@@ -112,7 +114,7 @@ def build_expand_messages(task: str, prompt: str, caption: str | None, source: s
         messages += [{"role": "user", "content": f"Prompt: {example_prompt}"},
                      {"role": "assistant", "content": "\n".join(kept)}]
     messages.append({"role": "user", "content": user_message(prompt, caption, source)})
-    return messages, f"{slots[0].label}:"
+    return messages
 
 
 def detail_sentences(answer: str, slots: tuple[Slot, ...]) -> list[str]:

@@ -48,8 +48,12 @@ class Rewriter(OffloadableModel):
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=model_dtype(device)).to(device).eval()
         return cls(model, tokenizer, device, origin)
 
-    def generate(self, messages: list[dict], settings: SamplingSettings, prefill: str = "") -> Generation:
-        """The answer to ``messages``; ``prefill`` is put in the model's mouth (and not returned)."""
+    def generate(self, messages: list[dict], settings: SamplingSettings, prefill: str = "",
+                 stop: str | None = None) -> Generation:
+        """The answer to ``messages``; ``prefill`` is put in the model's mouth (and not returned).
+
+        ``stop``: generation also ends once the new text contains this string (kept in the text).
+        """
         import torch
 
         self.to_device()
@@ -61,6 +65,8 @@ class Rewriter(OffloadableModel):
             "repetition_penalty": settings.repetition_penalty,
             "pad_token_id": self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos,
         }
+        if stop is not None:
+            kwargs.update(stop_strings=[stop], tokenizer=self.tokenizer)
         if settings.temperature > 0:
             kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
         else:  # explicit, so a checkpoint's generation_config cannot switch sampling on
