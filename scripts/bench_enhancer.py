@@ -57,6 +57,7 @@ def run_mode(bridge: PromptEnhancerBridge, cfg: dict, prompts: list[str], task: 
             "cpu_seconds": round(cpu_seconds, 2),
             "recall": fidelity.recall, "invented": list(fidelity.invented), "unlisted": list(fidelity.unlisted),
             "words": fidelity.words, "attempts": len(record.get("attempts", [])),
+            "first_attempt": (record.get("attempts") or [None])[0],  # before any retry or fallback
             "fallback_reason": record.get("fallback_reason"), "error": result.error,
             "load_avg_1m": round((load_before + os.getloadavg()[0]) / 2, 2),
         })
@@ -75,6 +76,8 @@ def summary(mode: str, rows: list[dict]) -> dict:
         "worst_recall": min(r["recall"] for r in rows),
         "invented_rate": round(sum(bool(r["invented"]) for r in rows) / len(rows), 4),
         "kept_original": len(rows) - len(changed),
+        "first_attempt_mean_recall": _mean([r["first_attempt"]["recall"] for r in rows if r["first_attempt"]]),
+        "first_attempt_invented_rate": _mean([bool(r["first_attempt"]["invented"]) for r in rows if r["first_attempt"]]),
         "errors": sum(r["error"] is not None for r in rows),
         "mean_words": round(statistics.fmean(r["words"] for r in rows), 1),
         "mean_attempts": round(statistics.fmean(r["attempts"] for r in rows), 2),
@@ -84,6 +87,10 @@ def summary(mode: str, rows: list[dict]) -> dict:
         "mean_load_avg_1m": round(statistics.fmean(r["load_avg_1m"] for r in rows), 2),
         "rows": rows,
     }
+
+
+def _mean(values: list) -> float | None:
+    return round(statistics.fmean(values), 4) if values else None
 
 
 def main() -> None:
@@ -110,7 +117,8 @@ def main() -> None:
         print(f"mode={mode}: {len(prompts)} prompts", flush=True)
         report["modes"].append(run_mode(bridge, enhancer_config(mode, args.overrides), prompts, args.task, save))
     save()
-    header = ("mode", "prompts", "mean_recall", "worst_recall", "invented_rate", "kept_original", "errors",
+    header = ("mode", "prompts", "mean_recall", "worst_recall", "invented_rate", "kept_original",
+              "first_attempt_mean_recall", "first_attempt_invented_rate", "errors",
               "mean_words", "mean_attempts", "mean_seconds", "max_seconds", "mean_cpu_seconds", "mean_load_avg_1m")
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in report["modes"]:
