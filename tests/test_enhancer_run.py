@@ -19,7 +19,8 @@ def tiny_llm(tmp_path_factory):
 
 
 def enhancer_overrides(llm_dir) -> list[str]:
-    return ["enhancer=hf_llm", f"enhancer.model={llm_dir}", "enhancer.max_new_tokens=8", "runtime.progress=false",
+    return ["enhancer=hf_llm", f"enhancer.model={llm_dir}", "enhancer.mode=expand", "enhancer.max_new_tokens=8",
+            "runtime.progress=false",
             "generation.steps=2", "generation.num_frames=1"]
 
 
@@ -31,11 +32,15 @@ def test_enhanced_prompt_reaches_manifest_and_metadata(tiny_llm, tmp_path):
     first, second = read_manifest(tmp_path / "run")
     for row in (first, second):
         assert row["inputs"]["prompt"] == "a fox in the snow"
-        assert row["inputs"]["enhanced_prompt"] and row["inputs"]["enhanced_prompt"] != "a fox in the snow"
+        enhanced = row["inputs"]["enhanced_prompt"]
+        assert enhanced.startswith("a fox in the snow. ") and len(enhanced) > len("a fox in the snow. ")
         stored = read_metadata(tmp_path / "run" / row["artifacts"][0]["path"])
         assert stored["inputs"]["enhanced_prompt"] == row["inputs"]["enhanced_prompt"]
         payload = stored["adapter_payloads"]["prompt_enhancer"]
         assert payload["enhanced_prompts"] == [row["inputs"]["enhanced_prompt"]]
+        fidelity = payload["fidelity"][0]  # expand mode: the prompt is in the result verbatim
+        assert fidelity["recall"] == 1.0 and fidelity["fallback_reason"] is None
+        assert fidelity["attempts"][0]["seed"] == 0 and fidelity["words"] == len(enhanced.split())
         assert payload_hash(payload) == row["adapter_payload_hashes"]["prompt_enhancer"]
     assert first["inputs"]["enhanced_prompt"] == second["inputs"]["enhanced_prompt"]  # greedy: same rewrite
     assert first["adapter_payload_hashes"] == second["adapter_payload_hashes"]

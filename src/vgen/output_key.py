@@ -20,7 +20,8 @@ MODEL_KEYS = ("family", "pipeline_class", "source", "revision", "variant", "task
 # Output settings that do not change the written files: the preset's label and the write machinery.
 OUTPUT_KEYS_IGNORED = ("name", "retries", "retry_delay_s", "background_writer", "writer_queue_size")
 # Enhancer settings that change the rewritten text (device, cache and error policy do not).
-ENHANCER_SETTINGS = ("mode", "max_new_tokens", "temperature", "top_p", "repetition_penalty", "seed", "max_words")
+ENHANCER_SETTINGS = ("source", "mode", "max_new_tokens", "temperature", "top_p", "repetition_penalty", "seed",
+                     "word_limits", "min_recall", "max_invented", "retries", "retry_temperature")
 
 
 def lora_recipe(lora_payload: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -176,13 +176,21 @@ class EnhancerConfig:
     captioner: Optional[str] = None
     captioner_model: Optional[str] = None
     caption_max_new_tokens: int = 128
-    mode: str = "text"
+    source: str = "text"  # what is rewritten: text | image (the caption) | text+image
+    mode: str = "expand"  # expand (the user's prompt verbatim + added detail) | rewrite
     max_new_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     seed: int = 0
-    max_words: int = 150
+    # [min, max] words of the enhanced prompt per task (vgen.enhancer.prompts.TASKS)
+    word_limits: Dict[str, List[int]] = field(
+        default_factory=lambda: {"t2v": [40, 120], "i2v": [40, 120], "t2i": [30, 90], "audio": [20, 80]}
+    )
+    min_recall: float = 0.9  # share of the prompt's content words a rewrite must keep
+    max_invented: int = 0  # people/animals/vehicles/objects a rewrite may add
+    retries: int = 2  # seeded sampling attempts after an unfaithful first rewrite
+    retry_temperature: float = 0.7
     device: str = "auto"
     offload_after_use: bool = False
     on_error: str = "fallback"

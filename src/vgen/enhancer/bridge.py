@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from vgen.enhancer.attempts import enhance_faithfully
 from vgen.enhancer.checkpoints import llm_display_name, llm_source, resolve_checkpoint
-from vgen.enhancer.cleaning import EmptyEnhancementError, clean_output
-from vgen.enhancer.prompts import build_messages
+from vgen.enhancer.cleaning import EmptyEnhancementError
 from vgen.enhancer.settings import (
     captioner_key,
     config_hash,
@@ -28,7 +28,8 @@ from vgen.errors import VgenError
 
 log = logging.getLogger(__name__)
 
-_PAYLOAD_SETTINGS = ("max_new_tokens", "temperature", "top_p", "repetition_penalty", "seed", "max_words")
+_PAYLOAD_SETTINGS = ("max_new_tokens", "temperature", "top_p", "repetition_penalty", "seed", "word_limits",
+                     "min_recall", "max_invented", "retries", "retry_temperature")
 
 
 @dataclass
@@ -37,6 +38,7 @@ class EnhancementResult:
     enhanced_prompt: str  # == prompt when disabled or on fallback
     caption: str | None = None
     error: str | None = None  # "Type: message" when a fallback happened
+    fidelity: dict | None = None  # score, attempts and fallback reason (vgen.enhancer.attempts)
 
 
 class PromptEnhancerBridge:
@@ -73,13 +75,13 @@ class PromptEnhancerBridge:
                 llm, captioner = self._models_for(cfg)
                 try:
                     caption = self._caption(cfg, captioner, image)
-                    enhanced = self._rewrite(cfg, llm, prompt, caption, task)
+                    enhanced, fidelity = enhance_faithfully(cfg, llm, prompt, caption, task)
                 finally:
                     if cfg["offload_after_use"]:
                         for model in (llm, captioner):
                             if model is not None:
                                 model.offload()
-            return EnhancementResult(prompt=prompt, enhanced_prompt=enhanced, caption=caption)
+            return EnhancementResult(prompt=prompt, enhanced_prompt=enhanced, caption=caption, fidelity=fidelity)
         except Exception as exc:  # noqa: BLE001 - any failure is subject to on_error
             error = f"{type(exc).__name__}: {exc}"
             if cfg["on_error"] == "fail":
@@ -99,6 +101,7 @@ class PromptEnhancerBridge:
             "backend": cfg["backend"],
             "model": llm_display_name(cfg),
             "mode": cfg["mode"],
+            "source": cfg["source"],
             "captioner": cfg["captioner"] if has_captioner else None,
             "captioner_model": cfg["captioner_model"] if has_captioner else None,
             "settings": {k: cfg[k] for k in _PAYLOAD_SETTINGS},
@@ -106,6 +109,7 @@ class PromptEnhancerBridge:
             "enhanced_prompts": [r.enhanced_prompt for r in results],
             "captions": [r.caption for r in results],
             "errors": [r.error for r in results],
+            "fidelity": [r.fidelity for r in results],
         }
 
     def reset(self) -> None:
@@ -152,37 +156,16 @@ class PromptEnhancerBridge:
 
     @staticmethod
     def _caption(cfg: dict, captioner: Any, image: Any) -> str | None:
-        if captioner is None:  # mode text
+        if captioner is None:  # source text
             return None
         if image is None:
-            if cfg["mode"] == "image":
-                raise VgenError("enhancer.mode=image rewrites from the start image, and this job has none")
+            if cfg["source"] == "image":
+                raise VgenError("enhancer.source=image rewrites from the start image, and this job has none")
             return None
         caption = captioner.caption(image, cfg["caption_max_new_tokens"])
         if not caption:
             raise EmptyEnhancementError(f"captioner {cfg['captioner_model']} returned an empty caption")
         return caption
-
-    @staticmethod
-    def _rewrite(cfg: dict, llm: Any, prompt: str, caption: str | None, task: str) -> str:
-        from vgen.enhancer.llm import SamplingSettings
-
-        messages = build_messages(task, prompt, caption, cfg["mode"], cfg["max_words"])
-        settings = SamplingSettings(
-            max_new_tokens=cfg["max_new_tokens"],
-            temperature=float(cfg["temperature"]),
-            top_p=float(cfg["top_p"]),
-            repetition_penalty=float(cfg["repetition_penalty"]),
-            seed=cfg["seed"],
-        )
-        generation = llm.generate(messages, settings)
-        log.info(
-            "prompt enhanced in %.1f s (%d tokens, %.1f tokens/s)",
-            generation.seconds,
-            generation.new_tokens,
-            generation.new_tokens / max(generation.seconds, 1e-9),
-        )
-        return clean_output(generation.text, cfg["max_words"])
 
 
 def _load_llm(cfg: dict):

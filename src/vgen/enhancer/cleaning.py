@@ -30,8 +30,7 @@ _SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)]?(?=\s|$)")
 
 def clean_output(text: str, max_words: int) -> str:
     """Clean ``text`` and cap it at ``max_words`` words; raise :class:`EmptyEnhancementError` if nothing is left."""
-    text = _SPECIAL_TOKENS.sub(" ", text)
-    text = _ROLE_LABEL.sub("", text, count=1)
+    text = _ROLE_LABEL.sub("", strip_markup(text), count=1)
     previous = None
     while previous != text:
         previous = text
@@ -43,6 +42,11 @@ def clean_output(text: str, max_words: int) -> str:
     if not text:
         raise EmptyEnhancementError("prompt enhancer produced an empty prompt after cleaning")
     return text
+
+
+def strip_markup(text: str) -> str:
+    """``text`` without chat special tokens and markdown bold; line breaks kept."""
+    return _SPECIAL_TOKENS.sub(" ", text)
 
 
 def cap_words(text: str, max_words: int) -> str:

@@ -48,11 +48,16 @@ class Rewriter(OffloadableModel):
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=model_dtype(device)).to(device).eval()
         return cls(model, tokenizer, device, origin)
 
-    def generate(self, messages: list[dict], settings: SamplingSettings) -> Generation:
+    def generate(self, messages: list[dict], settings: SamplingSettings, prefill: str = "",
+                 stop: str | None = None) -> Generation:
+        """The answer to ``messages``; ``prefill`` is put in the model's mouth (and not returned).
+
+        ``stop``: generation also ends once the new text contains this string (kept in the text).
+        """
         import torch
 
         self.to_device()
-        inputs = self._encode(messages).to(self.device)
+        inputs = self._encode(messages, prefill).to(self.device)
         prompt_length = inputs["input_ids"].shape[1]
         eos = self.tokenizer.eos_token_id
         kwargs: dict[str, Any] = {
@@ -60,6 +65,8 @@ class Rewriter(OffloadableModel):
             "repetition_penalty": settings.repetition_penalty,
             "pad_token_id": self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos,
         }
+        if stop is not None:
+            kwargs.update(stop_strings=[stop], tokenizer=self.tokenizer)
         if settings.temperature > 0:
             kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
         else:  # explicit, so a checkpoint's generation_config cannot switch sampling on
@@ -74,12 +81,12 @@ class Rewriter(OffloadableModel):
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         return Generation(text=text, new_tokens=int(new_ids.shape[0]), seconds=seconds)
 
-    def _encode(self, messages: list[dict]):
+    def _encode(self, messages: list[dict], prefill: str):
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-            )
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            # the template already holds the special tokens (BOS included where the model has one)
+            return self.tokenizer(text + prefill, return_tensors="pt", add_special_tokens=False)
         # A base model without a chat template: plain text with the system prompt first.
-        text = "\n\n".join(m["content"] for m in messages) + "\n\nRewritten prompt:"
-        return self.tokenizer(text, return_tensors="pt")
+        text = "\n\n".join(m["content"] for m in messages) + "\n\nRewritten prompt: " + prefill
+        return self.tokenizer(text.rstrip(), return_tensors="pt")
 

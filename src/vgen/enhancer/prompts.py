@@ -6,7 +6,7 @@ from vgen.errors import VgenError
 
 _RULES = (
     "Reply with the rewritten prompt only: one paragraph of plain English, present tense, "
-    "no title, no quotes, no lists, no explanations, at most {max_words} words."
+    "no title, no quotes, no lists, no explanations, {min_words} to {max_words} words."
 )
 
 SYSTEM_PROMPTS = {
@@ -60,27 +60,37 @@ EXAMPLES = {
 }
 
 
-def system_prompt(task: str, max_words: int) -> str:
+def system_prompt(task: str, word_limits: tuple[int, int]) -> str:
+    check_task(task)
+    return SYSTEM_PROMPTS[task] + _RULES.format(min_words=word_limits[0], max_words=word_limits[1])
+
+
+def check_task(task: str) -> None:
     if task not in SYSTEM_PROMPTS:
         raise VgenError(f"prompt enhancer: unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    return SYSTEM_PROMPTS[task] + _RULES.format(max_words=max_words)
 
 
-def build_messages(task: str, prompt: str, caption: str | None, mode: str, max_words: int) -> list[dict]:
-    """Chat messages for one rewrite.
+def user_message(prompt: str, caption: str | None, source: str) -> str:
+    """What the LLM is asked to work on.
 
-    ``mode=image`` drops the user's prompt and rewrites from the caption alone (Wan2GP's image mode);
+    ``source=image`` drops the user's prompt and works from the caption alone (Wan2GP's image mode);
     ``text+image`` gives both (the caption only when there is one); ``text`` ignores any caption.
     """
     parts = []
-    if caption and mode != "text":
+    if caption and source != "text":
         parts.append(f"The start image shows: {caption}")
-    if mode != "image":
+    if source != "image":
         parts.append(f"Prompt: {prompt}")
+    return "\n".join(parts)
+
+
+def build_messages(task: str, prompt: str, caption: str | None, source: str,
+                   word_limits: tuple[int, int]) -> list[dict]:
+    """Chat messages for one free rewrite (``enhancer.mode=rewrite``)."""
     example_prompt, example_answer = EXAMPLES[task]
     return [
-        {"role": "system", "content": system_prompt(task, max_words)},
+        {"role": "system", "content": system_prompt(task, word_limits)},
         {"role": "user", "content": example_prompt},
         {"role": "assistant", "content": example_answer},
-        {"role": "user", "content": "\n".join(parts)},
+        {"role": "user", "content": user_message(prompt, caption, source)},
     ]

@@ -11,13 +11,14 @@ from vgen.errors import ConfigError
 from vgen.hashing import canonical_json, sha256_hex
 
 BACKENDS = ("none", "smollm2", "hf_llm")
-MODES = ("text", "image", "text+image")
+MODES = ("expand", "rewrite")
+SOURCES = ("text", "image", "text+image")
 ON_ERROR = ("fallback", "fail")
 CAPTIONERS = (None, "none", "florence2")
 DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")
 
 # Keys that identify a loaded model: the LLM and captioner caches are keyed
-# on these, so a sweep over temperature or max_words in one process reuses the loaded weights.
+# on these, so a sweep over temperature or word_limits in one process reuses the loaded weights.
 _LLM_KEYS = ("backend", "model", "gguf_file", "device", "cache_dir")
 _CAPTIONER_KEYS = ("captioner", "captioner_model", "device")
 
@@ -54,16 +55,22 @@ def validate_enhancer_config(enhancer_cfg: Any) -> dict[str, Any]:
     _choice(cfg, "on_error", ON_ERROR)
     if cfg.get("backend", "none") == "none":
         return cfg
+    if cfg.get("mode") in SOURCES:
+        raise ConfigError(
+            f"enhancer.mode={cfg['mode']} is now enhancer.source={cfg['mode']}; "
+            "enhancer.mode chooses expand or rewrite"
+        )
     _choice(cfg, "mode", MODES)
+    _choice(cfg, "source", SOURCES)
     _choice(cfg, "captioner", CAPTIONERS)
     if cfg["backend"] == "hf_llm" and cfg.get("model") in (None, "", "???"):
         raise ConfigError(
             "enhancer.model is required for enhancer=hf_llm: set enhancer.model=<hub id or local dir>"
         )
-    if cfg.get("mode") != "text" and cfg.get("captioner") in (None, "none"):
+    if cfg.get("source") != "text" and cfg.get("captioner") in (None, "none"):
         raise ConfigError(
-            f"enhancer.mode={cfg['mode']} needs a captioner: set enhancer.captioner=florence2 "
-            "(or use enhancer.mode=text)"
+            f"enhancer.source={cfg['source']} needs a captioner: set enhancer.captioner=florence2 "
+            "(or use enhancer.source=text)"
         )
     if cfg.get("captioner") == "florence2" and not cfg.get("captioner_model"):
         raise ConfigError("enhancer.captioner_model is required with enhancer.captioner=florence2")
@@ -71,10 +78,16 @@ def validate_enhancer_config(enhancer_cfg: Any) -> dict[str, Any]:
     if not device.startswith(DEVICE_PREFIXES):
         raise ConfigError(f"enhancer.device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
     _positive_int(cfg, "max_new_tokens")
-    _positive_int(cfg, "max_words")
     _positive_int(cfg, "caption_max_new_tokens")
-    if not float(cfg.get("temperature", 0.0)) >= 0.0:
-        raise ConfigError(f"enhancer.temperature must be >= 0, got {cfg.get('temperature')!r}")
+    _word_limits(cfg["word_limits"])
+    for key in ("temperature", "retry_temperature"):
+        if not float(cfg[key]) >= 0.0:
+            raise ConfigError(f"enhancer.{key} must be >= 0, got {cfg[key]!r}")
+    if not 0.0 <= float(cfg["min_recall"]) <= 1.0:
+        raise ConfigError(f"enhancer.min_recall must be in [0, 1], got {cfg['min_recall']!r}")
+    for key in ("max_invented", "retries"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 0:
+            raise ConfigError(f"enhancer.{key} must be an integer >= 0, got {cfg[key]!r}")
     if not float(cfg["repetition_penalty"]) > 0.0:
         raise ConfigError(f"enhancer.repetition_penalty must be > 0, got {cfg['repetition_penalty']!r}")
     if not 0.0 < float(cfg.get("top_p", 1.0)) <= 1.0:
@@ -92,8 +105,8 @@ def llm_key(cfg: Mapping[str, Any]) -> str:
 
 
 def captioner_key(cfg: Mapping[str, Any]) -> str | None:
-    """None when no caption is needed (no captioner, or ``mode=text``)."""
-    if cfg.get("captioner") in (None, "none") or cfg.get("mode") == "text":
+    """None when no caption is needed (no captioner, or ``source=text``)."""
+    if cfg.get("captioner") in (None, "none") or cfg.get("source") == "text":
         return None
     return canonical_json({k: cfg.get(k) for k in _CAPTIONER_KEYS})
 
@@ -117,3 +130,25 @@ def _positive_int(cfg: Mapping[str, Any], key: str) -> None:
     value = cfg.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"enhancer.{key} must be a positive integer, got {value!r}")
+
+
+def _word_limits(limits: Mapping[str, Any]) -> None:
+    from vgen.enhancer.prompts import TASKS
+
+    for task, pair in limits.items():
+        if task not in TASKS:
+            raise ConfigError(f"enhancer.word_limits.{task}: unknown task; expected one of {', '.join(TASKS)}")
+        if (
+            len(pair) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in pair)
+            or pair[0] > pair[1]
+        ):
+            raise ConfigError(f"enhancer.word_limits.{task} must be [min, max] with 0 < min <= max, got {pair!r}")
+
+
+def word_limits(cfg: Mapping[str, Any], task: str) -> tuple[int, int]:
+    """``(min, max)`` words of an enhanced prompt for ``task``."""
+    if task not in cfg["word_limits"]:
+        raise ConfigError(f"enhancer.word_limits has no entry for task {task!r}")
+    low, high = cfg["word_limits"][task]
+    return int(low), int(high)
