@@ -78,7 +78,7 @@ def test_submitit_slurm_sweep_of_two_points(slurm_env, tmp_path):
 
 # ------------------------------------------------------------------ points that end without a result
 # Long enough that a signal sent once the model is loaded arrives while the point generates.
-SLOW_POINT = ["+experiment=tiny_smoke", "runtime.progress=false", "generation.steps=60", "queue.jobs=[{prompt: one}]"]
+SLOW_POINT = ["+experiment=tiny_smoke", "runtime.progress=false", "generation.steps=1000", "queue.jobs=[{prompt: one}]"]
 LOADED = "Loaded WanPipeline"
 
 
