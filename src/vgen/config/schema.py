@@ -53,7 +53,7 @@ class ModelConfig:
     revision: Optional[str] = None
     variant: Optional[str] = None
     local_files_only: bool = True
-    task: str = "t2v"  # t2v | i2v | flf2v | v2v | vace | ti2v
+    task: str = "t2v"  # t2v | i2v | flf2v | v2v | vace | ti2v | t2i (image) | t2a (audio)
     inputs: Dict[str, ModelInput] = field(default_factory=dict)  # job key (image, video, ...) -> pipeline argument
     experts: int = 1  # 2 for two-expert models (Wan 2.2 A14B: transformer / transformer_2)
     frame_multiple: int = 4
