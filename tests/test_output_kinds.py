@@ -1,0 +1,82 @@
+"""Image and audio model configs run for real through ``python -m vgen``; keys a task cannot use are refused.
+
+Each end-to-end test saves a tiny random-init pipeline of the config's diffusers class (see
+output_kind_builders) and points ``model.source`` at it, so the shipped YAML (pipeline class, call
+arguments, output kind) is exercised without the real multi-GB weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import read_manifest, run_vgen
+from output_kind_builders import build_tiny_flux, build_tiny_stable_audio
+
+COMMON = ("runtime.progress=false", "generation.steps=2", "queue.jobs=[{prompt: a red fox}]")
+
+
+def _run(tmp_path: Path, model: str, build, *extra: str):
+    checkpoint = tmp_path / "checkpoint"
+    if not checkpoint.exists():
+        build().save_pretrained(checkpoint)
+    return run_vgen(f"model={model}", f"model.source={checkpoint}", *COMMON, *extra,
+                    f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_flux_writes_an_image(tmp_path: Path):
+    from PIL import Image
+
+    result = _run(tmp_path, "flux1_dev", build_tiny_flux, "generation.height=32", "generation.width=48",
+                  "output.image_format=webp")
+    assert result.returncode == 0, result.stderr
+    [row] = read_manifest(tmp_path / "run")
+    assert row["status"] == "success", row.get("error")
+    [artifact] = row["artifacts"]
+    assert artifact["role"] == "image" and artifact["path"].startswith("images/") and artifact["path"].endswith(".webp")
+    assert "num_frames" not in row["inputs"]["job"] or row["inputs"]["job"]["num_frames"] == 1
+    assert "fps" not in row["inputs"]["job"]
+    with Image.open(tmp_path / "run" / artifact["path"]) as image:
+        assert image.size == (48, 32)
+    assert not (tmp_path / "run" / "videos").exists()
+
+
+@pytest.mark.slow
+def test_stable_audio_writes_audio_of_the_asked_duration(tmp_path: Path):
+    import soundfile
+
+    result = _run(tmp_path, "stable_audio_open", build_tiny_stable_audio, "output.audio_format=flac",
+                  "queue.jobs=[{prompt: a red fox, duration_s: 0.1}]")
+    assert result.returncode == 0, result.stderr
+    [row] = read_manifest(tmp_path / "run")
+    assert row["status"] == "success", row.get("error")
+    [artifact] = row["artifacts"]
+    assert artifact["role"] == "audio" and artifact["path"].startswith("audio/") and artifact["path"].endswith(".flac")
+    assert (artifact["sample_rate"], artifact["channels"]) == (8000, 2)
+    info = soundfile.info(str(tmp_path / "run" / artifact["path"]))
+    assert (info.samplerate, info.channels, info.frames) == (8000, 2, 800)
+    assert row["inputs"]["job"]["duration_s"] == 0.1
+    assert not {"height", "width", "num_frames", "fps"} & set(row["inputs"]["job"])
+
+
+@pytest.mark.parametrize(
+    ("model", "override", "key"),
+    [
+        ("flux1_dev", "queue.jobs=[{prompt: a, num_frames: 81}]", "queue.jobs[0].num_frames=81"),
+        ("flux1_dev", "generation.num_frames=81", "generation.num_frames=81"),
+        ("flux1_dev", "queue.jobs=[{prompt: a, duration_s: 2.0}]", "queue.jobs[0].duration_s"),
+        ("stable_audio_open", "queue.jobs=[{prompt: a, width: 512}]", "queue.jobs[0].width=512"),
+        ("stable_audio_open", "generation.height=512", "generation.height=512"),
+        ("stable_audio_open", "queue.jobs=[{prompt: a, duration_s: -1.0}]", "queue.jobs[0].duration_s=-1.0"),
+        ("tiny_wan", "queue.jobs=[{prompt: a, duration_s: 2.0}]", "queue.jobs[0].duration_s=2.0"),
+    ],
+)
+def test_keys_a_task_cannot_use_are_refused_before_loading(tmp_path: Path, model, override, key):
+    """Exit 2 naming the key; the checkpoint is never looked at (the source does not exist)."""
+    result = run_vgen(f"model={model}", f"model.source={tmp_path / 'absent'}", override,
+                      f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert key in result.stderr
+    assert not (tmp_path / "run" / "manifests").exists()
