@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import read_manifest, run_vgen
-from output_kind_builders import build_tiny_flux, build_tiny_stable_audio
+from output_kind_builders import build_tiny_flux, build_tiny_qwen_image, build_tiny_stable_audio
 
 COMMON = ("runtime.progress=false", "generation.steps=2", "queue.jobs=[{prompt: a red fox}]")
 
@@ -26,14 +26,17 @@ def _run(tmp_path: Path, model: str, build, *extra: str):
 
 
 @pytest.mark.slow
-def test_flux_writes_an_image(tmp_path: Path):
+@pytest.mark.parametrize(("model", "build", "pipeline_class"),
+                         [("flux1_dev", build_tiny_flux, "FluxPipeline"),
+                          ("qwen_image", build_tiny_qwen_image, "QwenImagePipeline")])
+def test_image_model_writes_an_image(tmp_path: Path, model, build, pipeline_class):
     from PIL import Image
 
-    result = _run(tmp_path, "flux1_dev", build_tiny_flux, "generation.height=32", "generation.width=48",
-                  "output.image_format=webp")
+    result = _run(tmp_path, model, build, "generation.height=32", "generation.width=48", "output.image_format=webp")
     assert result.returncode == 0, result.stderr
     [row] = read_manifest(tmp_path / "run")
     assert row["status"] == "success", row.get("error")
+    assert row["inputs"]["model"]["pipeline_class"] == pipeline_class
     [artifact] = row["artifacts"]
     assert artifact["role"] == "image" and artifact["path"].startswith("images/") and artifact["path"].endswith(".webp")
     assert "num_frames" not in row["inputs"]["job"] or row["inputs"]["job"]["num_frames"] == 1

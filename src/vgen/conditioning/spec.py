@@ -33,7 +33,7 @@ LIST_SEPARATOR = ";"  # images_ref in a CSV cell: "a.png;b.png"
 
 def output_kind(model_cfg: Any) -> str:
     """"video", "image" or "audio": what a job of this model writes."""
-    return TASK_OUTPUTS.get(model_cfg.task, "video")
+    return TASK_OUTPUTS.get(getattr(model_cfg, "task", "t2v"), "video")  # t2v: the schema default
 
 
 def _absolute(value: Any, base_dir: Path) -> Any:
