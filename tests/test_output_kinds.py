@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import read_manifest, run_vgen
-from output_kind_builders import build_tiny_flux, build_tiny_qwen_image, build_tiny_stable_audio
+from output_kind_builders import build_tiny_flux, build_tiny_ltx2, build_tiny_ltx2_i2v, build_tiny_qwen_image, build_tiny_stable_audio
 
 COMMON = ("runtime.progress=false", "generation.steps=2", "queue.jobs=[{prompt: a red fox}]")
 
@@ -83,3 +83,26 @@ def test_keys_a_task_cannot_use_are_refused_before_loading(tmp_path: Path, model
     assert result.returncode == 2, result.stderr
     assert key in result.stderr
     assert not (tmp_path / "run" / "manifests").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("container", "codec"), [("mp4_h264", "aac"), ("webm_vp9", "opus"), ("mkv_ffv1", "flac")])
+def test_ltx2_muxes_its_soundtrack(tmp_path: Path, container, codec):
+    from vgen.media.probe import probe
+
+    result = _run(tmp_path, "ltx2", build_tiny_ltx2, f"output={container}", "generation.height=32",
+                  "generation.width=32", "generation.num_frames=9", "generation.fps=24",
+                  "output.save_audio_separately=true")
+    assert result.returncode == 0, result.stderr
+    [row] = read_manifest(tmp_path / "run")
+    assert row["status"] == "success", row.get("error")
+    video, audio = row["artifacts"]
+    assert (video["role"], audio["role"]) == ("video", "audio") and audio["path"].startswith("audio/")
+    [recorded] = video["extra"]["audio"]
+    assert recorded["codec_name"] == codec and recorded["channels"] == 2
+    assert recorded["sample_rate"] == (48000 if codec == "opus" else 16000)  # opus only runs at 48 kHz
+    streams = {stream["type"]: stream for stream in probe(tmp_path / "run" / video["path"])["streams"]}
+    assert streams["video"]["frames"] == 9
+    video_s = 9 / 24
+    assert abs(recorded["duration_s"] - video_s) <= 1 / 24, (recorded, video_s)
+    assert audio["sample_rate"] == 16000 and abs(audio["duration_s"] - video_s) < 1e-3

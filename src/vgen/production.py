@@ -282,6 +282,16 @@ class ProductionManager:
             "config": self.resolved_config,
         }
 
+    def fitted_soundtrack(self, result: GenerationResult):
+        """The generated soundtrack cut or padded with silence to the video's length (frames / fps), so
+        audio and video end together in the muxed file (the decoders round to their own latent steps)."""
+        import numpy as np
+
+        fps = self.cfg.output.fps or result.job.settings["fps"]
+        wanted = round(len(result.frames) / fps * result.sample_rate)
+        audio = result.audio[:wanted]
+        return np.pad(audio, ((0, wanted - len(audio)), (0, 0))) if len(audio) < wanted else audio
+
     def persist(self, result: GenerationResult, media) -> dict[str, Any]:
         """Write the job's artifacts through ``media``, then its manifest row (error row on a write failure).
 
@@ -301,11 +311,11 @@ class ProductionManager:
             elif kind == "image":
                 recorder.save_image(result.frames[0], path, metadata=metadata, role="image")
             else:
-                soundtrack = None if result.audio is None else (result.audio, result.sample_rate)
+                soundtrack = None if result.audio is None else (self.fitted_soundtrack(result), result.sample_rate)
                 recorder.save_video(result.frames, path, metadata=metadata, fps=result.job.settings["fps"],
                                     role="video", audio=soundtrack)
                 if soundtrack is not None and self.cfg.output.save_audio_separately:
-                    recorder.save_audio(result.audio, self.run_dir / AUDIO_SUBDIR / path.name,
+                    recorder.save_audio(soundtrack[0], self.run_dir / AUDIO_SUBDIR / path.name,
                                         sample_rate=result.sample_rate, metadata=metadata, role="audio")
         except Exception as exc:  # MediaWriteError and encoder failures become this job's error row
             error = exc
