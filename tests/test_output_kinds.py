@@ -106,3 +106,17 @@ def test_ltx2_muxes_its_soundtrack(tmp_path: Path, container, codec):
     video_s = 9 / 24
     assert abs(recorded["duration_s"] - video_s) <= 1 / 24, (recorded, video_s)
     assert audio["sample_rate"] == 16000 and abs(audio["duration_s"] - video_s) < 1e-3
+
+
+@pytest.mark.slow
+def test_ltx2_i2v_takes_a_first_frame_and_keeps_its_soundtrack(tmp_path: Path):
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(tmp_path / "first.png")
+    result = _run(tmp_path, "ltx2_i2v", build_tiny_ltx2_i2v, "generation.height=32", "generation.width=32",
+                  "generation.num_frames=9", "generation.fps=24", "queue.jobs=[{prompt: a red fox, image: first.png}]")
+    assert result.returncode == 0, result.stderr
+    [row] = read_manifest(tmp_path / "run")
+    assert row["status"] == "success", row.get("error")
+    [video] = row["artifacts"]
+    assert row["inputs"]["files"]["image"]["sha256"] and video["extra"]["audio"][0]["codec_name"] == "aac"
