@@ -11,10 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_manifest, run_vgen
+from conftest import manifest_validator, read_manifest, run_vgen
 from output_kind_builders import build_tiny_flux, build_tiny_ltx2, build_tiny_ltx2_i2v, build_tiny_qwen_image, build_tiny_stable_audio
 
 COMMON = ("runtime.progress=false", "generation.steps=2", "queue.jobs=[{prompt: a red fox}]")
+
+
+def _row(run_dir: Path) -> dict:
+    """The run's one manifest row, checked against docs/manifest.schema.json."""
+    [row] = read_manifest(run_dir)
+    manifest_validator().validate(row)
+    assert row["status"] == "success", row.get("error")
+    return row
 
 
 def _run(tmp_path: Path, model: str, build, *extra: str):
@@ -34,8 +42,7 @@ def test_image_model_writes_an_image(tmp_path: Path, model, build, pipeline_clas
 
     result = _run(tmp_path, model, build, "generation.height=32", "generation.width=48", "output.image_format=webp")
     assert result.returncode == 0, result.stderr
-    [row] = read_manifest(tmp_path / "run")
-    assert row["status"] == "success", row.get("error")
+    row = _row(tmp_path / "run")
     assert row["inputs"]["model"]["pipeline_class"] == pipeline_class
     [artifact] = row["artifacts"]
     assert artifact["role"] == "image" and artifact["path"].startswith("images/") and artifact["path"].endswith(".webp")
@@ -53,8 +60,7 @@ def test_stable_audio_writes_audio_of_the_asked_duration(tmp_path: Path):
     result = _run(tmp_path, "stable_audio_open", build_tiny_stable_audio, "output.audio_format=flac",
                   "queue.jobs=[{prompt: a red fox, duration_s: 0.1}]")
     assert result.returncode == 0, result.stderr
-    [row] = read_manifest(tmp_path / "run")
-    assert row["status"] == "success", row.get("error")
+    row = _row(tmp_path / "run")
     [artifact] = row["artifacts"]
     assert artifact["role"] == "audio" and artifact["path"].startswith("audio/") and artifact["path"].endswith(".flac")
     assert (artifact["sample_rate"], artifact["channels"]) == (8000, 2)
@@ -94,8 +100,7 @@ def test_ltx2_muxes_its_soundtrack(tmp_path: Path, container, codec):
                   "generation.width=32", "generation.num_frames=9", "generation.fps=24",
                   "output.save_audio_separately=true")
     assert result.returncode == 0, result.stderr
-    [row] = read_manifest(tmp_path / "run")
-    assert row["status"] == "success", row.get("error")
+    row = _row(tmp_path / "run")
     video, audio = row["artifacts"]
     assert (video["role"], audio["role"]) == ("video", "audio") and audio["path"].startswith("audio/")
     [recorded] = video["extra"]["audio"]
@@ -116,8 +121,7 @@ def test_ltx2_i2v_takes_a_first_frame_and_keeps_its_soundtrack(tmp_path: Path):
     result = _run(tmp_path, "ltx2_i2v", build_tiny_ltx2_i2v, "generation.height=32", "generation.width=32",
                   "generation.num_frames=9", "generation.fps=24", "queue.jobs=[{prompt: a red fox, image: first.png}]")
     assert result.returncode == 0, result.stderr
-    [row] = read_manifest(tmp_path / "run")
-    assert row["status"] == "success", row.get("error")
+    row = _row(tmp_path / "run")
     [video] = row["artifacts"]
     assert row["inputs"]["files"]["image"]["sha256"] and video["extra"]["audio"][0]["codec_name"] == "aac"
 
@@ -132,7 +136,7 @@ def test_inspect_and_reproduce_work_from_an_image_or_audio_file(tmp_path: Path, 
     compares decoded samples/pixels (the files differ in their embedded run ids)."""
     result = _run(tmp_path, model, build, *extra)
     assert result.returncode == 0, result.stderr
-    [row] = read_manifest(tmp_path / "run")
+    row = _row(tmp_path / "run")
     artifact = tmp_path / "run" / row["artifacts"][0]["path"]
     shown = run_vgen(str(artifact), cwd=tmp_path, module="vgen.inspect")
     assert shown.returncode == 0, shown.stderr
@@ -140,3 +144,20 @@ def test_inspect_and_reproduce_work_from_an_image_or_audio_file(tmp_path: Path, 
     again = run_vgen(str(artifact), "--out", str(tmp_path / "again"), cwd=tmp_path, module="vgen.reproduce")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "decoded content equal" in again.stdout or "identical file" in again.stdout
+
+
+def test_schema_job_shapes_by_kind():
+    """Video jobs (old manifests) keep validating; image and audio jobs may omit the shape keys, but a job
+    with half of a shape (a width without a height, fps without frames) is refused."""
+    import jsonschema
+
+    validator = manifest_validator()
+    job_schema = {**validator.schema["$defs"]["generation_inputs"]["properties"]["job"], "$defs": validator.schema["$defs"]}
+    check = jsonschema.Draft202012Validator(job_schema).is_valid
+    base = {"prompt": "a", "seed": 1, "steps": 2, "guidance_scale": 5.0}
+    assert check({**base, "height": 64, "width": 64, "num_frames": 9, "fps": 16})  # a video job, as before
+    assert check({**base, "height": 64, "width": 64, "num_frames": 1})  # an image job
+    assert check({**base, "duration_s": 2.5})  # an audio job
+    assert not check({**base, "width": 64})
+    assert not check({**base, "fps": 16})
+    assert not check({**base, "duration_s": 0})
