@@ -34,6 +34,8 @@ def test_lists_every_model_config_with_task_output_and_checkpoint(tmp_path: Path
     assert "task t2v -> video; inputs: prompt\n" in blocks["wan21_t2v_1_3b"]
     assert "typical: 832x480, 81 frames, 30 steps, guidance 5, 16 fps" in blocks["wan21_t2v_1_3b"]
     assert "inputs: prompt, image, image_end?, guidance_scale_2?" in blocks["wan22_i2v_a14b"]
+    assert "task t2i -> image;" in blocks["flux1_dev"] and "task t2a -> audio;" in blocks["stable_audio_open"]
+    assert "task i2v -> video + sound; inputs: prompt, image\n" in blocks["ltx2_i2v"]
     assert f"present at {snapshot}" in blocks["cogvideox_2b"]
     assert "MISSING: not in the HF cache" in blocks["ltx_video"] and "huggingface-cli download Lightricks/LTX-Video" in blocks["ltx_video"]
     assert f"{tmp_path / 'vgen'}/models/tiny_wan-v2 (built on first use)" in blocks["tiny_wan"]

@@ -80,6 +80,7 @@ def test_stable_audio_writes_audio_of_the_asked_duration(tmp_path: Path):
         ("stable_audio_open", "generation.height=512", "generation.height=512"),
         ("stable_audio_open", "queue.jobs=[{prompt: a, duration_s: -1.0}]", "queue.jobs[0].duration_s=-1.0"),
         ("tiny_wan", "queue.jobs=[{prompt: a, duration_s: 2.0}]", "queue.jobs[0].duration_s=2.0"),
+        ("tiny_wan", "output.save_audio_separately=true", "output.save_audio_separately"),
     ],
 )
 def test_keys_a_task_cannot_use_are_refused_before_loading(tmp_path: Path, model, override, key):

@@ -103,6 +103,8 @@ class ProductionManager:
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         validate_queue_inputs(jobs, self.cfg.model)
+        if self.cfg.output.save_audio_separately and not self.cfg.model.sound:
+            raise ConfigError(f"output.save_audio_separately: model {self.cfg.model.name} makes no soundtrack")
         validate_model_overrides(self.cfg.model)
         for job in jobs:
             self.resolve_loras(job)

@@ -65,6 +65,7 @@ class ModelConfig:
     frames_kwarg: Optional[str] = "num_frames"  # null when the pipeline takes its length from a source video
     guidance_kwarg: str = "guidance_scale"  # pipeline argument that takes the job's guidance_scale (Qwen: true_cfg_scale)
     duration_kwarg: Optional[str] = None  # pipeline argument that takes an audio job's duration_s (Stable Audio: audio_end_in_s)
+    sound: bool = False  # the pipeline also returns a soundtrack (LTX-2), muxed into the video
     download_hint: str = ""
 
 

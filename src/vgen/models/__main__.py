@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     for model, present, where, typical in rows:
         inputs = ", ".join(f"{key}{'' if spec.get('required') else '?'}" for key, spec in model.inputs.items())
         print(f"\n{model.name}  [{model.family}] {model.pipeline_class}")
-        print(f"  task {model.task} -> {output_kind(model)}; inputs: prompt{', ' + inputs if inputs else ''}")
+        kind = output_kind(model) + (" + sound" if model.sound else "")
+        print(f"  task {model.task} -> {kind}; inputs: prompt{', ' + inputs if inputs else ''}")
         if typical:
             print(f"  typical: {typical}")
         print(f"  checkpoint {model.source}: " + (f"present at {where}" if present else f"MISSING: {where}"))
