@@ -162,3 +162,13 @@ def test_schema_job_shapes_by_kind():
     assert not check({**base, "width": 64})
     assert not check({**base, "fps": 16})
     assert not check({**base, "duration_s": 0})
+
+
+@pytest.mark.parametrize(("model", "job", "planned"), [
+    ("stable_audio_open", "{prompt: rain, duration_s: 3.0}", "duration=3.0s steps=4 cfg=5.0 -> <run_dir>/audio/"),
+    ("flux1_dev", "{prompt: rain}", " 64x64 steps=4 cfg=5.0 -> <run_dir>/images/"),
+])
+def test_dry_run_plans_images_and_audio(tmp_path: Path, model, job, planned):
+    result = run_vgen(f"model={model}", "dry_run=true", f"queue.jobs=[{job}]", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert planned in result.stdout
