@@ -25,12 +25,12 @@ def _row(run_dir: Path) -> dict:
     return row
 
 
-def _run(tmp_path: Path, model: str, build, *extra: str):
+def _run(tmp_path: Path, model: str, build, *extra: str, run_dir: Path | None = None):
     checkpoint = tmp_path / "checkpoint"
     if not checkpoint.exists():
         build().save_pretrained(checkpoint)
     return run_vgen(f"model={model}", f"model.source={checkpoint}", *COMMON, *extra,
-                    f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+                    f"hydra.run.dir={run_dir or tmp_path / 'run'}", cwd=tmp_path)
 
 
 @pytest.mark.slow
@@ -172,3 +172,42 @@ def test_dry_run_plans_images_and_audio(tmp_path: Path, model, job, planned):
     result = run_vgen(f"model={model}", "dry_run=true", f"queue.jobs=[{job}]", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert planned in result.stdout
+
+
+@pytest.mark.slow
+def test_hunyuan_video_15_runs_through_its_adapter(tmp_path: Path):
+    """The job's guidance_scale reaches the pipeline's guider (the call takes none): it changes the video."""
+    from output_kind_builders import build_tiny_hunyuan_video15
+    from vgen.media.probe import decode_video
+
+    videos = []
+    for guidance in (1.0, 6.0):
+        run_dir = tmp_path / f"run{guidance}"
+        result = _run(tmp_path, "hunyuan_video_15", build_tiny_hunyuan_video15, "generation.height=16",
+                      "generation.width=16", "generation.num_frames=9", f"generation.guidance_scale={guidance}",
+                      run_dir=run_dir)
+        assert result.returncode == 0, result.stderr
+        row = _row(run_dir)
+        assert row["inputs"]["model"]["pipeline_class"] == "HunyuanVideo15Pipeline"
+        videos.append(decode_video(run_dir / row["artifacts"][0]["path"]))
+    assert videos[0].shape == (9, 16, 16, 3)
+    assert (videos[0] != videos[1]).any()
+
+
+def test_hunyuan_adapter_runs_step_hooks_and_restores_the_pipeline():
+    """On the real tiny pipeline: one hook call per denoising step, guider and scheduler restored after."""
+    import torch
+
+    from output_kind_builders import build_tiny_hunyuan_video15
+    from vgen.models import hunyuan_video15
+
+    pipe = build_tiny_hunyuan_video15()
+    guider, steps = pipe.guider, []
+    call = dict(prompt="a red fox", height=16, width=16, num_frames=5, num_inference_steps=3, guidance_scale=4.0,
+                output_type="np", generator=torch.Generator().manual_seed(0), callback_on_step_end=print)
+    with hunyuan_video15.calling(pipe, call, lambda p, i, t, kw: steps.append((i, kw["latents"].shape))) as kwargs:
+        assert "guidance_scale" not in kwargs and "callback_on_step_end" not in kwargs
+        assert pipe.guider.guidance_scale == 4.0
+        pipe(**kwargs)
+    assert [i for i, _ in steps] == [0, 1, 2]
+    assert pipe.guider is guider and "step" not in vars(pipe.scheduler)

@@ -7,6 +7,7 @@ the runs of one process, see ``vgen.resident``), and builds fresh per-run snapsh
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import time
@@ -103,6 +104,8 @@ class ProductionManager:
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         validate_queue_inputs(jobs, self.cfg.model)
+        if (adapter := self.cfg.model.adapter) and importlib.util.find_spec(f"vgen.models.{adapter}") is None:
+            raise ConfigError(f"model.adapter: no module vgen.models.{adapter}")
         if self.cfg.output.save_audio_separately and not self.cfg.model.sound:
             raise ConfigError(f"output.save_audio_separately: model {self.cfg.model.name} makes no soundtrack")
         validate_model_overrides(self.cfg.model)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import secrets
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from vgen.jobs import JobSpec
 
@@ -74,8 +76,8 @@ class GenerationRuntime:
             call_kwargs[duration_kwarg] = settings["duration_s"]
         call_kwargs.update({**model.pipeline_kwargs, **(pipeline_inputs or {})})
         started = time.perf_counter()
-        with torch.inference_mode():
-            output = self.pipe(**call_kwargs)
+        with torch.inference_mode(), model_adapter(model).calling(self.pipe, call_kwargs, self._on_step_end) as kwargs:
+            output = self.pipe(**kwargs)
         frames, audio = pipeline_output(output)
         return GenerationResult(
             job=self.job, frames=frames, seed=seed, prompt=settings["prompt"], enhanced_prompt=None,
@@ -94,6 +96,21 @@ class GenerationRuntime:
             self._on_step_end(self.pipe, step, timestep, {"latents": latents})
 
         return {"callback": legacy, "callback_steps": 1}
+
+
+class _NoAdapter:
+    @staticmethod
+    @contextmanager
+    def calling(pipe: Any, call_kwargs: dict[str, Any], on_step_end: Callable) -> Iterator[dict[str, Any]]:
+        yield call_kwargs
+
+
+def model_adapter(model_cfg) -> Any:
+    """``vgen.models.<model.adapter>`` for a family whose pipeline call needs code (see hunyuan_video15),
+    else a pass-through: its ``calling(pipe, call_kwargs, on_step_end)`` yields the call's arguments."""
+    if not (name := model_cfg.get("adapter")):
+        return _NoAdapter
+    return importlib.import_module(f"vgen.models.{name}")
 
 
 def pipeline_output(output: Any) -> tuple[Any, Any]:

@@ -66,6 +66,7 @@ class ModelConfig:
     guidance_kwarg: str = "guidance_scale"  # pipeline argument that takes the job's guidance_scale (Qwen: true_cfg_scale)
     duration_kwarg: Optional[str] = None  # pipeline argument that takes an audio job's duration_s (Stable Audio: audio_end_in_s)
     sound: bool = False  # the pipeline also returns a soundtrack (LTX-2), muxed into the video
+    adapter: Optional[str] = None  # vgen.models.<adapter> for a family whose call needs code (hunyuan_video15)
     download_hint: str = ""
 
 
