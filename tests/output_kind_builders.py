@@ -166,8 +166,9 @@ def build_tiny_ltx2_i2v():
     return build_tiny_ltx2("LTX2ImageToVideoPipeline")
 
 
-def build_tiny_hunyuan_video15():
-    """HunyuanVideo 1.5 t2v: Qwen2.5-VL text model (the tiny tokenizer with a chat template), ByT5, CFG guider."""
+def build_tiny_hunyuan_video15(task: str = "t2v"):
+    """HunyuanVideo 1.5: Qwen2.5-VL text model (the tiny tokenizer with a chat template), ByT5, CFG guider;
+    ``task="i2v"`` adds the SigLIP image encoder of HunyuanVideo15ImageToVideoPipeline."""
     import torch
     from diffusers import (AutoencoderKLHunyuanVideo15, FlowMatchEulerDiscreteScheduler, HunyuanVideo15Pipeline,
                            HunyuanVideo15Transformer3DModel)
@@ -183,7 +184,7 @@ def build_tiny_hunyuan_video15():
     transformer = HunyuanVideo15Transformer3DModel(
         in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8, num_layers=1, num_refiner_layers=1,
         mlp_ratio=2.0, patch_size=1, patch_size_t=1, text_embed_dim=16, text_embed_2_dim=32, image_embed_dim=12,
-        rope_axes_dim=(2, 2, 4), target_size=16, task_type="t2v",
+        rope_axes_dim=(2, 2, 4), target_size=16, task_type=task,
     )
     vae = AutoencoderKLHunyuanVideo15(
         in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 16), layers_per_block=1,
@@ -196,8 +197,23 @@ def build_tiny_hunyuan_video15():
         rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
     ))
     tokenizer_2 = ByT5Tokenizer()
-    return HunyuanVideo15Pipeline(
+    components = dict(
         transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder=text_encoder,
         tokenizer=tokenizer, text_encoder_2=_tiny_t5(tokenizer_2), tokenizer_2=tokenizer_2,
         guider=ClassifierFreeGuidance(guidance_scale=1.0),
     )
+    if task == "t2v":
+        return HunyuanVideo15Pipeline(**components)
+    import transformers
+    from diffusers import HunyuanVideo15ImageToVideoPipeline
+
+    processor_cls = getattr(transformers, "SiglipImageProcessorPil", transformers.SiglipImageProcessor)
+    image_encoder = transformers.SiglipVisionModel(transformers.SiglipVisionConfig(
+        hidden_size=12, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8,
+    ))
+    return HunyuanVideo15ImageToVideoPipeline(**components, image_encoder=image_encoder,
+                                              feature_extractor=processor_cls(size={"height": 32, "width": 32}))
+
+
+def build_tiny_hunyuan_video15_i2v():
+    return build_tiny_hunyuan_video15("i2v")

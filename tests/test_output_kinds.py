@@ -211,3 +211,20 @@ def test_hunyuan_adapter_runs_step_hooks_and_restores_the_pipeline():
         pipe(**kwargs)
     assert [i for i, _ in steps] == [0, 1, 2]
     assert pipe.guider is guider and "step" not in vars(pipe.scheduler)
+
+
+@pytest.mark.slow
+def test_hunyuan_video_15_i2v_takes_a_first_frame(tmp_path: Path):
+    from PIL import Image
+
+    from output_kind_builders import build_tiny_hunyuan_video15_i2v
+    from vgen.media.probe import probe
+
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(tmp_path / "first.png")
+    result = _run(tmp_path, "hunyuan_video_15_i2v", build_tiny_hunyuan_video15_i2v, "generation.height=16",
+                  "generation.width=16", "generation.num_frames=9", "queue.jobs=[{prompt: a red fox, image: first.png}]")
+    assert result.returncode == 0, result.stderr
+    row = _row(tmp_path / "run")
+    assert row["inputs"]["files"]["image"]["sha256"]
+    stream = probe(tmp_path / "run" / row["artifacts"][0]["path"])["streams"][0]
+    assert (stream["frames"], stream["height"], stream["width"]) == (9, 16, 16)
