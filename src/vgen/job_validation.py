@@ -8,9 +8,12 @@ values: finite numbers within sane bounds, and a shape the model can produce (it
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Container, Mapping
 
+from vgen.conditioning.spec import output_kind
+from vgen.config.schema import GenerationConfig
 from vgen.errors import ConfigError
 
 MAX_SIDE = 4096  # pixels per side; real video models are trained at 1280x720 or less
@@ -19,6 +22,41 @@ MAX_STEPS = 10_000  # real runs use 20-100; long test jobs use a few thousand on
 MAX_FPS = 240
 MAX_GUIDANCE = 100.0
 SEED_LIMIT = 2**32  # seeds are 0 <= seed < 2**32 (numpy's range, Wan2GP's); -1 draws one
+MAX_DURATION_S = 600.0
+# Job keys that mean nothing for an output kind: dropped from its settings, refused when set.
+UNUSED_KEYS = {
+    "video": ("duration_s",),
+    "image": ("num_frames", "fps", "duration_s"),
+    "audio": ("height", "width", "num_frames", "fps"),
+}
+
+
+def settings_for_output(settings: Mapping[str, Any], model_cfg: Any, where: str,
+                        own_keys: Container[str]) -> dict[str, Any]:
+    """``settings`` without the keys the model's output kind does not use (an image job keeps
+    ``num_frames=1``). Such a key set by the job, or a generation default changed from vgen's own, is a
+    :class:`ConfigError` naming it (81 frames for an image model, a size for an audio model)."""
+    kind = output_kind(model_cfg)
+    builtin = {field.name: field.default for field in dataclasses.fields(GenerationConfig)}
+    clean = dict(settings)
+    for key in UNUSED_KEYS[kind]:
+        value = clean.pop(key, None)
+        if value is None or (kind == "image" and key == "num_frames" and value == 1):
+            continue
+        reason = f"model {model_cfg.name} (task {model_cfg.task}) makes {kind}, which has no {key}"
+        if key in own_keys:
+            raise ConfigError(f"{where}.{key}={value!r}: {reason}")
+        if value != builtin[key]:
+            raise ConfigError(f"generation.{key}={value!r} (job {where}): {reason}")
+    if kind == "image":
+        clean["num_frames"] = 1
+    duration = clean.pop("duration_s", None)
+    if duration is None:
+        return clean
+    if (isinstance(duration, bool) or not isinstance(duration, (int, float))
+                                 or not 0 < duration <= MAX_DURATION_S):
+        raise ConfigError(f"{where}.duration_s={duration!r}: must be a number of seconds in (0, {MAX_DURATION_S:g}]")
+    return {**clean, "duration_s": duration}
 
 
 def validate_job_values(settings: Mapping[str, Any], model_cfg: Any, where: str, own_keys: Container[str]) -> None:
@@ -35,16 +73,16 @@ def validate_job_values(settings: Mapping[str, Any], model_cfg: Any, where: str,
 
     size = model_cfg.size_multiple
     for key in ("height", "width"):
-        value = settings[key]
+        value = settings.get(key, size)  # absent for an audio job
         if not 0 < value <= MAX_SIDE or value % size:
             fail(key, f"model {model_cfg.name} needs a positive multiple of {size} up to {MAX_SIDE}")
-    frames, multiple = settings["num_frames"], model_cfg.frame_multiple
+    frames, multiple = settings.get("num_frames", 1), model_cfg.frame_multiple
     if not 1 <= frames <= MAX_FRAMES or (frames - 1) % multiple:
         fail("num_frames", f"model {model_cfg.name} needs {multiple}*k+1 frames "
                            f"({', '.join(str(multiple * k + 1) for k in (0, 1, 2, 4))}, ... up to {MAX_FRAMES})")
     if not 1 <= settings["steps"] <= MAX_STEPS:
         fail("steps", f"must be in [1, {MAX_STEPS}]")
-    if not 1 <= settings["fps"] <= MAX_FPS:
+    if not 1 <= settings.get("fps", 1) <= MAX_FPS:
         fail("fps", f"must be in [1, {MAX_FPS}]")
     guidance = settings["guidance_scale"]
     if not (math.isfinite(guidance) and 0 <= guidance <= MAX_GUIDANCE):

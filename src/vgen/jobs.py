@@ -17,12 +17,13 @@ from vgen.config.schema import GenerationConfig
 from vgen.errors import ConfigError
 from vgen.grid import expand_grid
 from vgen.hashing import canonical_json, sha256_hex
-from vgen.job_validation import SEED_LIMIT, validate_job_values
+from vgen.job_validation import SEED_LIMIT, settings_for_output, validate_job_values
 
 GENERATION_KEYS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
 _KEY_TYPES = {"int": int, "float": (int, float), "str": str}
-# Job keys that are not generation settings; their values are validated by the adapters that use them.
-ADAPTER_JOB_KEYS = {"loras", "lora_preset", "repeats", *CONDITIONING_KEYS}
+# Job keys that are not generation settings; their values are validated by the adapters that use them
+# (duration_s by the output-kind rules of vgen.job_validation).
+ADAPTER_JOB_KEYS = {"loras", "lora_preset", "repeats", "duration_s", *CONDITIONING_KEYS}
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def job_settings(
     settings = conditioning_settings({**generation_defaults, **job}, where)
     if not str(settings.get("prompt", "")).strip():
         raise ConfigError(f"{where}.prompt: empty prompt")
+    settings = settings_for_output(settings, model_cfg, where, own_keys=job)
     validate_job_values(settings, model_cfg, where, own_keys=job)
     return settings, repeats
 

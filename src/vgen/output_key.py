@@ -16,7 +16,8 @@ from vgen.hashing import canonical_json, sha256_hex
 # Model settings that select the weights and how the pipeline is called; labels, hints and
 # validation-only keys (name, download_hint, local_files_only, frame/size_multiple) are left out.
 MODEL_KEYS = ("family", "pipeline_class", "source", "revision", "variant", "task", "experts", "pipeline_kwargs",
-              "fps_kwarg", "components", "scheduler")
+              "fps_kwarg", "components", "scheduler", "guidance_kwarg", "duration_kwarg",
+              "adapter")
 # Output settings that do not change the written files: the preset's label and the write machinery.
 OUTPUT_KEYS_IGNORED = ("name", "retries", "retry_delay_s", "background_writer", "writer_queue_size")
 # Enhancer settings that change the rewritten text (device, cache and error policy do not).

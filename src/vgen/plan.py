@@ -16,6 +16,14 @@ def format_loras(resolved: ResolvedLoras) -> str:
     return f"{text} (preset {resolved.preset})" if resolved.preset else text
 
 
+def job_shape(settings) -> str:
+    """WxHxF fps=N for a video, WxH for an image, duration=Ns for audio (the keys its output kind has)."""
+    if "height" not in settings:
+        return f"duration={settings['duration_s']}s" if "duration_s" in settings else "duration=model default"
+    size = f"{settings['width']}x{settings['height']}"
+    return f"{size}x{settings['num_frames']} fps={settings['fps']}" if "fps" in settings else size
+
+
 def format_plan(
     cfg,
     jobs: Sequence[JobSpec],
@@ -43,8 +51,8 @@ def format_plan(
         loras = resolve_loras(job)
         prompt = loras.prompt.apply(job.prompt)
         lines.append(
-            f"  [{job.index}] {job.job_id} seed={s['seed']} {s['width']}x{s['height']}x{s['num_frames']} "
-            f"steps={s['steps']} cfg={s['guidance_scale']} fps={s['fps']} -> "
+            f"  [{job.index}] {job.job_id} seed={s['seed']} {job_shape(s)} "
+            f"steps={s['steps']} cfg={s['guidance_scale']} -> "
             f"<run_dir>/{planned_output(job)}\n      loras: {format_loras(loras)}\n      prompt: {prompt}"
         )
         if prompt != job.prompt:

@@ -7,6 +7,7 @@ the runs of one process, see ``vgen.resident``), and builds fresh per-run snapsh
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import time
@@ -20,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vgen import __version__
 from vgen.config.schema import VgenConfig, unknown_keys
+from vgen.conditioning.spec import output_kind
 from vgen.conditioning.validate import validate_queue_inputs
 from vgen.attention_backend import apply_attention_backend, validate_attention
 from vgen.compilation import cache_key as compile_key
@@ -41,6 +43,7 @@ from vgen.shards import select_jobs
 log = logging.getLogger(__name__)
 VIDEO_SUBDIR = "videos"
 IMAGE_SUBDIR = "images"
+AUDIO_SUBDIR = "audio"
 
 
 def prompt_slug(prompt: str, limit: int = 40) -> str:
@@ -101,6 +104,10 @@ class ProductionManager:
         if self.cfg.queue.on_error not in ("continue", "stop"):
             raise ConfigError(f"queue.on_error: expected continue or stop, got {self.cfg.queue.on_error!r}")
         validate_queue_inputs(jobs, self.cfg.model)
+        if (adapter := self.cfg.model.adapter) and importlib.util.find_spec(f"vgen.models.{adapter}") is None:
+            raise ConfigError(f"model.adapter: no module vgen.models.{adapter}")
+        if self.cfg.output.save_audio_separately and not self.cfg.model.sound:
+            raise ConfigError(f"output.save_audio_separately: model {self.cfg.model.name} makes no soundtrack")
         validate_model_overrides(self.cfg.model)
         for job in jobs:
             self.resolve_loras(job)
@@ -149,18 +156,22 @@ class ProductionManager:
 
         return MediaPersistenceContext.from_config(self.cfg.output, self.metadata_state(), logger=log)
 
-    @staticmethod
-    def is_still(job: JobSpec) -> bool:
-        """A single-frame job is saved as an image (``output.image_format``), not a one-frame video."""
-        return job.settings["num_frames"] == 1
+    def artifact_kind(self, job: JobSpec) -> str:
+        """"audio" (a text-to-audio model), "image" (a text-to-image model, or any single-frame job: saved
+        in ``output.image_format``, not as a one-frame video) or "video"."""
+        kind = output_kind(self.cfg.model)
+        return "image" if kind == "video" and job.settings["num_frames"] == 1 else kind
 
     def output_path(self, job: JobSpec) -> Path:
-        """Final artifact path without suffix: the container or image format decides it."""
-        return self.run_dir / (IMAGE_SUBDIR if self.is_still(job) else VIDEO_SUBDIR) / artifact_stem(job)
+        """Final artifact path without suffix: the container, image or audio format decides it."""
+        folder = {"audio": AUDIO_SUBDIR, "image": IMAGE_SUBDIR, "video": VIDEO_SUBDIR}[self.artifact_kind(job)]
+        return self.run_dir / folder / artifact_stem(job)
 
     def planned_output(self, job: JobSpec) -> str:
         """The artifact path a dry run reports, relative to the run dir."""
-        suffix = self.cfg.output.image_format if self.is_still(job) else self.cfg.output.container
+        output = self.cfg.output
+        suffix = {"audio": output.audio_format, "image": output.image_format,
+                  "video": output.container}[self.artifact_kind(job)]
         return f"{self.output_path(job).relative_to(self.run_dir).as_posix()}.{suffix}"
 
     # -- generation -----------------------------------------------------------------------------
@@ -276,6 +287,16 @@ class ProductionManager:
             "config": self.resolved_config,
         }
 
+    def fitted_soundtrack(self, result: GenerationResult):
+        """The generated soundtrack cut or padded with silence to the video's length (frames / fps), so
+        audio and video end together in the muxed file (the decoders round to their own latent steps)."""
+        import numpy as np
+
+        fps = self.cfg.output.fps or result.job.settings["fps"]
+        wanted = round(len(result.frames) / fps * result.sample_rate)
+        audio = result.audio[:wanted]
+        return np.pad(audio, ((0, wanted - len(audio)), (0, 0))) if len(audio) < wanted else audio
+
     def persist(self, result: GenerationResult, media) -> dict[str, Any]:
         """Write the job's artifacts through ``media``, then its manifest row (error row on a write failure).
 
@@ -289,10 +310,18 @@ class ProductionManager:
         error: BaseException | None = None
         try:
             path, metadata = self.output_path(result.job), self.artifact_metadata(result, inputs)
-            if self.is_still(result.job):
+            kind = self.artifact_kind(result.job)
+            if kind == "audio":
+                recorder.save_audio(result.audio, path, sample_rate=result.sample_rate, metadata=metadata, role="audio")
+            elif kind == "image":
                 recorder.save_image(result.frames[0], path, metadata=metadata, role="image")
             else:
-                recorder.save_video(result.frames, path, metadata=metadata, fps=result.job.settings["fps"], role="video")
+                soundtrack = None if result.audio is None else (self.fitted_soundtrack(result), result.sample_rate)
+                recorder.save_video(result.frames, path, metadata=metadata, fps=result.job.settings["fps"],
+                                    role="video", audio=soundtrack)
+                if soundtrack is not None and self.cfg.output.save_audio_separately:
+                    recorder.save_audio(soundtrack[0], self.run_dir / AUDIO_SUBDIR / path.name,
+                                        sample_rate=result.sample_rate, metadata=metadata, role="audio")
         except Exception as exc:  # MediaWriteError and encoder failures become this job's error row
             error = exc
             if not is_disk_full(exc):

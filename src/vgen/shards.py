@@ -11,6 +11,7 @@ launcher (``LOCAL_RANK``/``WORLD_SIZE``).
 from __future__ import annotations
 
 import heapq
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
@@ -20,8 +21,9 @@ from vgen.jobs import JobSpec
 
 
 def job_cost(settings: Mapping[str, Any]) -> int:
-    """Estimated work of a job: frames x height x width x denoising steps."""
-    return int(settings["num_frames"]) * int(settings["height"]) * int(settings["width"]) * int(settings["steps"])
+    """Estimated work of a job: frames x height x width x denoising steps (an audio job has no size or frames)."""
+    shape = (int(settings.get(key, 1)) for key in ("num_frames", "height", "width"))
+    return math.prod(shape) * int(settings["steps"])
 
 
 def partition(jobs: Sequence[JobSpec], num_shards: int) -> list[list[JobSpec]]:

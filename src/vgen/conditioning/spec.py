@@ -25,8 +25,15 @@ INPUT_KEYS = (*FILE_KEYS, *SCALAR_KEYS)
 FIT_POLICIES = ("crop", "pad", "stretch")
 PREPARATION_KEYS = ("fit", "loop_video")
 CONDITIONING_KEYS = (*INPUT_KEYS, *PREPARATION_KEYS)
-TASKS = ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v")
+TASKS = ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "t2i", "t2a")
+# What a task's job produces (every other task makes a video); decides the artifact's kind and folder.
+TASK_OUTPUTS = {"t2i": "image", "t2a": "audio"}
 LIST_SEPARATOR = ";"  # images_ref in a CSV cell: "a.png;b.png"
+
+
+def output_kind(model_cfg: Any) -> str:
+    """"video", "image" or "audio": what a job of this model writes."""
+    return TASK_OUTPUTS.get(getattr(model_cfg, "task", "t2v"), "video")  # t2v: the schema default
 
 
 def _absolute(value: Any, base_dir: Path) -> Any:

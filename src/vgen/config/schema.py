@@ -53,7 +53,7 @@ class ModelConfig:
     revision: Optional[str] = None
     variant: Optional[str] = None
     local_files_only: bool = True
-    task: str = "t2v"  # t2v | i2v | flf2v | v2v | vace | ti2v
+    task: str = "t2v"  # t2v | i2v | flf2v | v2v | vace | ti2v | t2i (image) | t2a (audio)
     inputs: Dict[str, ModelInput] = field(default_factory=dict)  # job key (image, video, ...) -> pipeline argument
     experts: int = 1  # 2 for two-expert models (Wan 2.2 A14B: transformer / transformer_2)
     frame_multiple: int = 4
@@ -63,6 +63,10 @@ class ModelConfig:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     fps_kwarg: Optional[str] = None  # pipeline call argument that takes the job's fps (LTX: frame_rate)
     frames_kwarg: Optional[str] = "num_frames"  # null when the pipeline takes its length from a source video
+    guidance_kwarg: str = "guidance_scale"  # pipeline argument that takes the job's guidance_scale (Qwen: true_cfg_scale)
+    duration_kwarg: Optional[str] = None  # pipeline argument that takes an audio job's duration_s (Stable Audio: audio_end_in_s)
+    sound: bool = False  # the pipeline also returns a soundtrack (LTX-2), muxed into the video
+    adapter: Optional[str] = None  # vgen.models.<adapter> for a family whose call needs code (hunyuan_video15)
     download_hint: str = ""
 
 
@@ -87,6 +91,7 @@ class GenerationConfig:
     mask: Optional[str] = None
     strength: Optional[float] = None
     guidance_scale_2: Optional[float] = None
+    duration_s: Optional[float] = None  # seconds of audio (text-to-audio models); unset: the pipeline's default
     fit: str = "crop"  # crop | pad | stretch
     loop_video: bool = False
 
@@ -133,6 +138,7 @@ class OutputConfig:
     image_format: str = "png"
     image_quality: int = 95
     audio_format: str = "wav"
+    save_audio_separately: bool = False  # a video with a generated soundtrack also writes the track (role audio)
     audio_subtype: Optional[str] = None
     audio_sample_rate: Optional[int] = None
     save_masks: bool = False

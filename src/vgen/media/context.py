@@ -22,6 +22,25 @@ __all__ = ["MediaPersistenceContext", "validate_output_config"]
 DEFAULT_FPS = 16.0  # used only when neither the caller nor output.fps gives one
 
 
+def muxed_audio(path: Path) -> list[dict]:
+    """What the file's audio streams hold, read back (codec, sample_rate, channels, duration_s); a
+    container that stores no stream duration (webm, mkv) has its samples counted by decoding."""
+    import av
+
+    from vgen.media.probe import probe
+
+    streams = []
+    for stream in probe(path)["streams"]:
+        if stream["type"] != "audio":
+            continue
+        if stream["duration_s"] is None:
+            with av.open(str(path)) as container:
+                samples = sum(frame.samples for frame in container.decode(container.streams[stream["index"]]))
+            stream["duration_s"] = samples / stream["sample_rate"]
+        streams.append({key: stream[key] for key in ("codec_name", "sample_rate", "channels", "duration_s")})
+    return streams
+
+
 class MediaPersistenceContext:
     """Writes a run's media. Built fresh per run by :meth:`from_config`; holds no global state."""
 
@@ -92,6 +111,7 @@ class MediaPersistenceContext:
         if audio is not None:
             extra["audio_codec"] = CONTAINERS[settings.container].audio_encoder
             extra["audio_language"] = audio_language
+            extra["audio"] = muxed_audio(final)
         artifact = Artifact(
             role=role, path=final, kind="video", container=settings.container,
             codec=VIDEO_CODECS[settings.codec].family, width=encoded.width, height=encoded.height,
