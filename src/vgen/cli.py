@@ -137,6 +137,19 @@ def is_setup_error(exc: BaseException) -> bool:
     return not _task_started and (isinstance(exc, OmegaConfBaseException) or _os_error(exc) is not None)
 
 
+CONFIG_ERRORS = (HydraException, OmegaConfBaseException, VgenError)
+
+
+def config_error_exit(error: BaseException) -> int:
+    """For plain (non-Hydra-app) entry points that compose the config: print ``error`` (one of
+    :data:`CONFIG_ERRORS`) as one line and return its exit code."""
+    if isinstance(error, VgenError):
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    print(f"error: {setup_error_line(error)}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def _verbose_requested(argv: list[str]) -> bool:
     """``hydra.verbose=<anything but false/null>`` on the command line, or VGEN_DEBUG / HYDRA_FULL_ERROR set."""
     for arg in argv:

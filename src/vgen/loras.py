@@ -16,13 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
-    from vgen.cli import EXIT_BAD_INPUT, setup_error_line
+    from vgen.cli import CONFIG_ERRORS, config_error_exit
     from vgen.config.locate import config_dir
     from vgen.config.schema import register_schemas
-    from vgen.errors import VgenError
     from vgen.lora.manager import LoRAInjectionManager
 
     register_schemas()
@@ -31,12 +28,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = compose("config", overrides=args.overrides)
         manager = LoRAInjectionManager()
         library = manager.hydrate(cfg.lora, cfg.model.family)
-    except (HydraException, OmegaConfBaseException) as error:
-        print(f"error: {setup_error_line(error)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except VgenError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+    except CONFIG_ERRORS as error:
+        return config_error_exit(error)
     print(f"LoRA dirs for model family {cfg.model.family!r}: {', '.join(map(str, library.searched))}")
     print(f"LoRAs ({len(library.loras)}):")
     for name, path in library.loras.items():

@@ -53,14 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
-    from vgen.cli import EXIT_BAD_INPUT, setup_error_line
+    from vgen.cli import CONFIG_ERRORS, config_error_exit
     from vgen.conditioning.spec import output_kind
     from vgen.config.locate import config_dir
     from vgen.config.schema import register_schemas
-    from vgen.errors import VgenError
 
     register_schemas()
     model_dir = config_dir() / "model"
@@ -74,12 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                 cfg = compose("config", overrides=[*rest, f"model={name}"])
                 present, where = checkpoint_location(cfg.model, cfg.runtime.cache_dir)
                 rows.append((cfg.model, present, where, typical_settings(model_dir / f"{name}.yaml")))
-    except (HydraException, OmegaConfBaseException) as error:
-        print(f"error: {setup_error_line(error)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except VgenError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+    except CONFIG_ERRORS as error:
+        return config_error_exit(error)
     print(f"Model configs ({len(rows)}) in {model_dir}:")
     for model, present, where, typical in rows:
         inputs = ", ".join(f"{key}{'' if spec.get('required') else '?'}" for key, spec in model.inputs.items())
