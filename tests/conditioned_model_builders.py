@@ -6,6 +6,7 @@ diffusers' own pipeline tests, so each shipped YAML runs end to end through ``py
 
 from __future__ import annotations
 
+from output_kind_builders import tiny_t5
 from vgen.models.tiny_wan import tiny_clip_image_encoder, tiny_tokenizer, tiny_wan_components, tiny_wan_transformer
 
 CLIP_TOKENS = 17  # tiny CLIP: (32 / 8)^2 patches + the class token
@@ -92,20 +93,10 @@ def build_wan22_ti2v():
     return WanPipeline(**components, transformer=tiny_wan_transformer(in_channels=48, out_channels=48), expand_timesteps=True, scheduler=_wan_scheduler())
 
 
-def _tiny_t5(tokenizer):
-    from transformers import T5Config, T5EncoderModel
-
-    return T5EncoderModel(
-        T5Config(
-            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-            relative_attention_num_buckets=8, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        )
-    )
-
-
-def build_ltx_i2v():
-    from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline,
-                           LTXVideoTransformer3DModel)
+def build_ltx(pipeline_class: str = "LTXPipeline"):
+    """A tiny LTX-Video pipeline (``LTXPipeline`` or ``LTXImageToVideoPipeline``: same components)."""
+    import diffusers
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXVideoTransformer3DModel
 
     _seeded()
     tokenizer = tiny_tokenizer()
@@ -122,8 +113,13 @@ def build_ltx_i2v():
         upsample_factor=(1, 1, 1, 1), timestep_conditioning=False, patch_size=1, patch_size_t=1,
         encoder_causal=True, decoder_causal=False,
     )
-    return LTXImageToVideoPipeline(transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
-                                   text_encoder=_tiny_t5(tokenizer), tokenizer=tokenizer)
+    return getattr(diffusers, pipeline_class)(transformer=transformer, vae=vae,
+                                              scheduler=FlowMatchEulerDiscreteScheduler(),
+                                              text_encoder=tiny_t5(tokenizer), tokenizer=tokenizer)
+
+
+def build_ltx_i2v():
+    return build_ltx("LTXImageToVideoPipeline")
 
 
 def build_cogvideox_i2v():
@@ -143,5 +139,5 @@ def build_cogvideox_i2v():
         up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
         layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
     )
-    return CogVideoXImageToVideoPipeline(tokenizer=tokenizer, text_encoder=_tiny_t5(tokenizer), vae=vae,
+    return CogVideoXImageToVideoPipeline(tokenizer=tokenizer, text_encoder=tiny_t5(tokenizer), vae=vae,
                                          transformer=transformer, scheduler=CogVideoXDDIMScheduler())

@@ -9,7 +9,8 @@ from __future__ import annotations
 from vgen.models.tiny_wan import tiny_tokenizer
 
 
-def _tiny_t5(tokenizer, d_model: int = 32):
+def tiny_t5(tokenizer, d_model: int = 32):
+    """A tiny T5 text encoder for ``tokenizer`` (LTX, CogVideoX, Flux, Stable Audio tests)."""
     from transformers import T5Config, T5EncoderModel
 
     return T5EncoderModel(
@@ -41,7 +42,7 @@ def build_tiny_flux():
     )
     return FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder=text_encoder, tokenizer=tokenizer,
-        text_encoder_2=_tiny_t5(tokenizer), tokenizer_2=tiny_tokenizer(), transformer=transformer, vae=vae,
+        text_encoder_2=tiny_t5(tokenizer), tokenizer_2=tiny_tokenizer(), transformer=transformer, vae=vae,
         image_encoder=None, feature_extractor=None,
     )
 
@@ -64,7 +65,7 @@ def build_tiny_stable_audio():
         audio_channels=2, channel_multiples=[2, 4], sampling_rate=8000,
     )
     tokenizer = tiny_tokenizer()
-    text_encoder = _tiny_t5(tokenizer)
+    text_encoder = tiny_t5(tokenizer)
     projection_model = StableAudioProjectionModel(text_encoder_dim=32, conditioning_dim=4, min_value=0, max_value=32)
     return StableAudioPipeline(transformer=transformer, scheduler=scheduler, vae=vae, text_encoder=text_encoder,
                                tokenizer=tokenizer, projection_model=projection_model)
@@ -199,7 +200,7 @@ def build_tiny_hunyuan_video15(task: str = "t2v"):
     tokenizer_2 = ByT5Tokenizer()
     components = dict(
         transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder=text_encoder,
-        tokenizer=tokenizer, text_encoder_2=_tiny_t5(tokenizer_2), tokenizer_2=tokenizer_2,
+        tokenizer=tokenizer, text_encoder_2=tiny_t5(tokenizer_2), tokenizer_2=tokenizer_2,
         guider=ClassifierFreeGuidance(guidance_scale=1.0),
     )
     if task == "t2v":

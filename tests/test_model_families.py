@@ -11,44 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from conditioned_model_builders import build_ltx
 from conftest import REPO_ROOT, read_manifest, run_vgen
+from output_kind_builders import tiny_t5
 from vgen.media.probe import probe
 from vgen.models.tiny_wan import tiny_tokenizer
-
-def _tiny_t5(tokenizer):
-    from transformers import T5Config, T5EncoderModel
-
-    return T5EncoderModel(
-        T5Config(
-            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-            relative_attention_num_buckets=8, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        )
-    )
-
-
-def build_tiny_ltx():
-    import torch
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
-
-    torch.manual_seed(0)
-    tokenizer = tiny_tokenizer()
-    transformer = LTXVideoTransformer3DModel(
-        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
-        cross_attention_dim=32, num_layers=1, caption_channels=32,
-    )
-    vae = AutoencoderKLLTXVideo(
-        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
-        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
-        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
-        decoder_spatio_temporal_scaling=(True, True, False, False),
-        decoder_inject_noise=(False, False, False, False, False), upsample_residual=(False, False, False, False),
-        upsample_factor=(1, 1, 1, 1), timestep_conditioning=False, patch_size=1, patch_size_t=1,
-        encoder_causal=True, decoder_causal=False,
-    )
-    return LTXPipeline(
-        transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
-        text_encoder=_tiny_t5(tokenizer), tokenizer=tokenizer,
-    )
 
 
 def build_tiny_cogvideox():
@@ -68,7 +35,7 @@ def build_tiny_cogvideox():
         layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
     )
     return CogVideoXPipeline(
-        tokenizer=tokenizer, text_encoder=_tiny_t5(tokenizer), vae=vae, transformer=transformer,
+        tokenizer=tokenizer, text_encoder=tiny_t5(tokenizer), vae=vae, transformer=transformer,
         scheduler=CogVideoXDDIMScheduler(),
     )
 
@@ -77,7 +44,7 @@ def build_tiny_cogvideox():
 @pytest.mark.parametrize(
     ("model", "build", "height", "width", "frames"),
     [
-        ("ltx_video", build_tiny_ltx, 32, 64, 9),
+        ("ltx_video", build_ltx, 32, 64, 9),
         ("cogvideox_2b", build_tiny_cogvideox, 32, 48, 9),
     ],
 )
