@@ -122,3 +122,15 @@ def test_saved_config_that_no_longer_expands_is_bad_input(tmp_path):
     result = run_vgen(str(tmp_path / "sweep"), module="vgen.merge", cwd=tmp_path)
     assert result.returncode == 2 and "gone.csv" in result.stderr
     assert not list((tmp_path / "sweep").glob("*.json*"))  # nothing written under a final name
+
+
+def test_a_resolved_config_written_by_another_tool_is_bad_input(tmp_path):
+    """A run dir whose resolved_config.yaml is some other tool's YAML (a list, no queue/model): exit 2, one line."""
+    run_dir = tmp_path / "sweep" / "0"
+    (run_dir / "manifests").mkdir(parents=True)
+    (run_dir / "manifests" / "run_history.jsonl").write_text("")
+    (run_dir / "resolved_config.yaml").write_text("- name: not vgen\n- steps: 3\n")
+    result = run_vgen(str(tmp_path / "sweep"), module="vgen.merge", cwd=tmp_path)
+    assert result.returncode == 2 and "not a vgen resolved config" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not list((tmp_path / "sweep").glob("*.json*"))
