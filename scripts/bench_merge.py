@@ -18,14 +18,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from vgen.cli import RESOLVED_CONFIG_NAME
-from vgen.jobs import expand_jobs
-from vgen.manifest import MANIFEST_RELATIVE_PATH
+from vgen.jobs.expand import expand_jobs
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH
 from vgen.merge import merge_sweep
-from vgen.shards import partition
+from vgen.jobs.shards import partition
 
 GENERATION = dict(prompt="", negative_prompt="blurry, low quality, distorted", height=64, width=64, num_frames=9,
                   steps=4, guidance_scale=5.0, fps=16, seed=42)
-MODEL = dict(name="tiny_wan", size_multiple=16, frame_multiple=4)  # what vgen.job_validation reads of a model
+MODEL = dict(name="tiny_wan", size_multiple=16, frame_multiple=4)  # what vgen.jobs.validation reads of a model
 
 
 def synthetic_row(job, run_id: str) -> dict:

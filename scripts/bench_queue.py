@@ -132,7 +132,7 @@ class PlainLoop:
 def run_vgen_queue(args, scratch: Path, *, background: bool, jobs_limit: int | None = None) -> dict:
     """One vgen queue run; wall/CPU cover ``QueueController.run()`` only (config setup is ``setup_s``)."""
     from vgen.production import ProductionManager
-    from vgen.queue_controller import QueueController
+    from vgen.queue.controller import QueueController
 
     setup = time.perf_counter()
     run_dir = Path(tempfile.mkdtemp(prefix="vgen-", dir=scratch))

@@ -26,10 +26,10 @@ from omegaconf import OmegaConf
 
 from vgen.config.compose import compose_run_config
 from vgen.hashing import file_sha256
-from vgen.manifest import MANIFEST_RELATIVE_PATH
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH
 from vgen.media.ffmpeg import run_ffmpeg
 from vgen.report import write_report
-from vgen.sweep_summary import SUMMARY_JSONL_NAME
+from vgen.sweep.summary import SUMMARY_JSONL_NAME
 
 FRAMES, FPS, SIZE = 9, 16, (160, 96)
 

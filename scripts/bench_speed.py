@@ -100,8 +100,8 @@ def wan_1_3b_random(dtype):
 def load(cfg, model: str):
     import torch
 
-    from vgen.attention_backend import apply_attention_backend
-    from vgen.compilation import compile_pipeline
+    from vgen.speed.attention import apply_attention_backend
+    from vgen.speed.compilation import compile_pipeline
     from vgen.devices import resolve_placement
     from vgen.models.loader import load_pipeline
 
@@ -127,8 +127,8 @@ def peak_memory_mib(device: str) -> float:
 def generate(pipe, cache: dict, args, device: str) -> tuple[object, dict]:
     import torch
 
-    from vgen.speed_probe import BlockWorkCounter
-    from vgen.step_cache import apply_step_cache
+    from vgen.speed.probe import BlockWorkCounter
+    from vgen.speed.step_cache import apply_step_cache
 
     apply_step_cache(pipe, cache, steps=args.steps)
     counter = BlockWorkCounter(pipe)
@@ -163,7 +163,7 @@ def cache_settings(workdir: Path, name: str) -> dict:
 def main(argv=None) -> int:
     import torch
 
-    from vgen.speed_probe import psnr
+    from vgen.speed.probe import psnr
 
     args = parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from vgen.control.client import send_command
 from vgen.control.connection import Connection, control_file, read_connection
-from vgen.manifest import MANIFEST_RELATIVE_PATH, read_rows
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, read_rows
 
 # Smallest frames the tiny Wan accepts, no CFG: a denoising step costs a few tens of ms on CPU.
 FAST_JOB_OVERRIDES = ["generation.num_frames=1", "generation.height=16", "generation.width=16",

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from vgen.attention_backend import BACKENDS, validate_attention
+from vgen.speed.attention import BACKENDS, validate_attention
 from vgen.config.compose import compose_run_config
 from vgen.errors import ConfigError
 
@@ -21,7 +21,7 @@ def test_native_equals_the_default_exactly():
     from diffusers import WanPipeline
     from omegaconf import OmegaConf
 
-    from vgen.attention_backend import apply_attention_backend
+    from vgen.speed.attention import apply_attention_backend
     from vgen.models.tiny_wan import ensure_tiny_wan
 
     pipe = WanPipeline.from_pretrained(ensure_tiny_wan(), dtype=torch.float32)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lora_fixtures import make_lora_file
-from vgen.compilation import validate_compile
+from vgen.speed.compilation import validate_compile
 from vgen.config.compose import compose_run_config
 from vgen.errors import ConfigError
 
@@ -22,7 +22,7 @@ def test_lora_hotswap_after_regional_compile_does_not_recompile(tmp_path):
     from diffusers import WanPipeline
     from torch._dynamo.utils import counters
 
-    from vgen.compilation import compile_pipeline
+    from vgen.speed.compilation import compile_pipeline
     from vgen.models.tiny_wan import ensure_tiny_wan
 
     pipe = WanPipeline.from_pretrained(ensure_tiny_wan(), dtype=torch.float32)
@@ -59,7 +59,7 @@ def test_bad_compile_settings(tmp_path, overrides, message):
 
 
 def test_compile_is_in_the_pipeline_key_not_the_output_key(tmp_path):
-    from vgen.compilation import cache_key
+    from vgen.speed.compilation import cache_key
     from vgen.production import ProductionManager
 
     assert cache_key(runtime(tmp_path)) == "off"

@@ -23,14 +23,14 @@ from vgen.conditioning.prepare import prepare_inputs
 from vgen.conditioning.spec import conditioning_settings
 from vgen.conditioning.validate import validate_job_inputs
 from vgen.errors import ConfigError
-from vgen.jobs import expand_jobs
+from vgen.jobs.expand import expand_jobs
 
 DEFAULTS = {"prompt": "", "negative_prompt": "", "height": 64, "width": 64, "num_frames": 9, "steps": 2,
             "guidance_scale": 5.0, "fps": 16, "seed": 1, "image": None, "image_end": None, "images_ref": None,
             "video": None, "mask": None, "strength": None, "guidance_scale_2": None, "fit": "crop",
             "loop_video": False}
 BOAT = REPO_ROOT / "examples" / "boat.png"
-T2V = SimpleNamespace(name="tiny_wan", size_multiple=16, frame_multiple=4)  # the shape rules of vgen.job_validation
+T2V = SimpleNamespace(name="tiny_wan", size_multiple=16, frame_multiple=4)  # the shape rules of vgen.jobs.validation
 
 
 def model(task: str, **inputs):

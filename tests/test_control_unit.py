@@ -21,10 +21,10 @@ from vgen.control.connection import control_file, read_connection
 from vgen.control.protocol import MAX_LINE_BYTES, ProtocolError, parse_request
 from vgen.control.server import ControlServer
 from vgen.errors import ConfigError
-from vgen.jobs import JobSpec
+from vgen.jobs.expand import JobSpec
 from vgen.production import ProductionManager
-from vgen.queue_controller import QueueController, QueueSummary
-from vgen.queue_state import QueueStateTracker
+from vgen.queue.controller import QueueController, QueueSummary
+from vgen.queue.state import QueueStateTracker
 
 TOKEN = "secret-token"
 

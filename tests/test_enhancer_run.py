@@ -48,7 +48,7 @@ def test_enhanced_prompt_reaches_manifest_and_metadata(tiny_llm, tmp_path):
 
 def test_enhanced_prompt_is_in_the_queue_status_while_generating(tiny_llm, tmp_path):
     from vgen.production import ProductionManager
-    from vgen.queue_controller import QueueController
+    from vgen.queue.controller import QueueController
 
     cfg = compose_run_config(tmp_path, [*enhancer_overrides(tiny_llm), "queue.jobs=[{prompt: a boat at sea}]"])
     manager = ProductionManager(cfg, run_dir=tmp_path)

@@ -18,8 +18,8 @@ import pytest
 from control_helpers import FAST_JOB_OVERRIDES, final_files, temp_files
 from disk_helpers import fill_disk, mounted_tmpfs
 from vgen.hashing import file_sha256
-from vgen.log_file import ReportOnceFileHandler
-from vgen.manifest import MANIFEST_RELATIVE_PATH, ManifestLog
+from vgen.rundir.log_file import ReportOnceFileHandler
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, ManifestLog
 
 
 @pytest.fixture

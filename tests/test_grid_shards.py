@@ -9,13 +9,13 @@ import pytest
 
 from conftest import read_manifest, run_vgen
 from vgen.errors import ConfigError
-from vgen.jobs import expand_jobs
-from vgen.shards import job_cost, partition, resolve_shard, select_jobs
+from vgen.jobs.expand import expand_jobs
+from vgen.jobs.shards import job_cost, partition, resolve_shard, select_jobs
 
 DEFAULTS = dict(prompt="", negative_prompt="", height=64, width=64, num_frames=9, steps=4, guidance_scale=5.0,
                 fps=16, seed=42)
 FAST = ["runtime.progress=false", "generation.steps=2"]
-MODEL = SimpleNamespace(name="tiny_wan", size_multiple=16, frame_multiple=4)  # the shape rules of vgen.job_validation
+MODEL = SimpleNamespace(name="tiny_wan", size_multiple=16, frame_multiple=4)  # the shape rules of vgen.jobs.validation
 
 
 def queue(jobs, grid=None, num_shards=1, shard=0, only_jobs=None):

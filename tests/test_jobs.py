@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from vgen.errors import ConfigError
-from vgen.jobs import expand_jobs, read_prompts_file
+from vgen.jobs.expand import expand_jobs, read_prompts_file
 
 DEFAULTS = dict(prompt="", negative_prompt="", height=64, width=64, num_frames=9, steps=4, guidance_scale=5.0,
                 fps=16, seed=42)

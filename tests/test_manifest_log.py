@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vgen.manifest import MANIFEST_RELATIVE_PATH, ManifestLog, read_manifest, read_rows
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, ManifestLog, read_manifest, read_rows
 
 
 def row(job_id: str, prompt: str = "x") -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vgen.compilation import validate_compile
+from vgen.speed.compilation import validate_compile
 from vgen.config.compose import compose_run_config
 from vgen.config.locate import config_dir
 
@@ -18,7 +18,7 @@ def test_presets_exist():
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_is_a_valid_runtime(preset, tmp_path):
-    from vgen.attention_backend import validate_attention
+    from vgen.speed.attention import validate_attention
     from vgen.devices import validate_runtime
 
     runtime = compose_run_config(tmp_path, [f"memory={preset}"]).runtime

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import read_manifest, run_vgen
 from vgen.hashing import file_sha256
-from vgen.manifest import ManifestLog
+from vgen.rundir.manifest import ManifestLog
 from vgen.merge import COVERAGE_NAME, MERGED_MANIFEST_NAME, main as merge_main
 
 FAST = ["runtime.progress=false", "generation.steps=2", "queue.jobs=[]"]

@@ -72,7 +72,7 @@ def test_family_rules_reject_impossible_shapes(model, field, bad):
     from omegaconf import OmegaConf
 
     from vgen.errors import ConfigError
-    from vgen.job_validation import validate_job_values
+    from vgen.jobs.validation import validate_job_values
 
     model_cfg = OmegaConf.load(REPO_ROOT / "conf" / "model" / f"{model}.yaml")
     settings = {"height": 64, "width": 64, "num_frames": 9, "steps": 2, "fps": 16, "guidance_scale": 5.0, "seed": 0,

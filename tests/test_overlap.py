@@ -16,10 +16,10 @@ from typing import Sequence
 
 import pytest
 
-from vgen.background_writer import BackgroundWriter
+from vgen.queue.background_writer import BackgroundWriter
 from vgen.hashing import file_sha256
 from vgen.config.compose import compose_run_config
-from vgen.manifest import ManifestLog, read_rows
+from vgen.rundir.manifest import ManifestLog, read_rows
 from vgen.production import ProductionManager
 
 SLOW_ENCODE_S = 0.3
@@ -101,7 +101,7 @@ def overlaps(a: tuple, b: tuple) -> bool:
 
 
 def run_queue(tmp_path: Path, *, background: bool, jobs: int = 4, interrupt_at: int | None = None):
-    from vgen.queue_controller import QueueController
+    from vgen.queue.controller import QueueController
 
     manager = compose_manager(tmp_path / "run", [*TINY_JOB, queue_override(jobs),
                                                  f"output.background_writer={str(background).lower()}"],

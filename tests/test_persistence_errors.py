@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # loads the tiny model and encodes videos
 
 
 def run_queue(tmp_path, jobs: int, *extra: str):
-    from vgen.queue_controller import QueueController
+    from vgen.queue.controller import QueueController
 
     manager = compose_manager(tmp_path / "run", [*TINY_JOB, queue_override(jobs), "output.retry_delay_s=0.01", *extra])
     manager.load_pipeline()

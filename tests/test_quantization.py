@@ -11,7 +11,7 @@ import pytest
 
 from vgen.config.compose import compose_run_config
 from vgen.errors import ConfigError
-from vgen.quantization import validate_quantization
+from vgen.speed.quantization import validate_quantization
 
 JOB = dict(prompt="a red fox", height=32, width=32, num_frames=5, num_inference_steps=4, output_type="np")
 
@@ -86,7 +86,7 @@ def unquantized(tmp_path_factory):
 
 @pytest.mark.skipif(importlib.util.find_spec("torchao") is None, reason="torchao (vgen[quantization]) not installed")
 def test_int8_weight_only_runs_and_stays_close(tmp_path, unquantized):
-    from vgen.speed_probe import psnr
+    from vgen.speed.probe import psnr
 
     pipe, frames = generate(runtime(tmp_path, "runtime.quantization.transformer=int8",
                                     "runtime.quantization.text_encoder=int8"))
@@ -99,7 +99,7 @@ def test_int8_weight_only_runs_and_stays_close(tmp_path, unquantized):
 
 @pytest.mark.skipif(importlib.util.find_spec("gguf") is None, reason="gguf not installed")
 def test_gguf_transformer_file_loads_and_runs(tmp_path, unquantized):
-    from vgen.speed_probe import psnr
+    from vgen.speed.probe import psnr
 
     path = tmp_path / "wan-tiny-Q8_0.gguf"
     assert write_wan_gguf(unquantized[0].transformer, path) > 0
@@ -137,7 +137,7 @@ def test_nf4_on_cpu_is_exit_2_before_loading(tmp_path):
 
 def test_quantization_is_in_the_pipeline_key_and_the_output_key(tmp_path):
     from vgen.production import ProductionManager
-    from vgen.quantization import cache_key
+    from vgen.speed.quantization import cache_key
 
     assert cache_key(runtime(tmp_path)) == "none"
     assert cache_key(runtime(tmp_path, "runtime.quantization.transformer=int8")) != "none"
@@ -152,7 +152,7 @@ def test_quantization_is_in_the_pipeline_key_and_the_output_key(tmp_path):
 
 
 def test_cuda_only_mode_is_refused_for_an_auto_device_that_resolved_to_cpu(tmp_path):
-    from vgen.quantization import from_pretrained_kwargs
+    from vgen.speed.quantization import from_pretrained_kwargs
 
     settings = runtime(tmp_path, "runtime.device=auto", "runtime.quantization.text_encoder=fp8")
     validate_quantization(settings)  # auto: the device is not known before loading

@@ -16,10 +16,10 @@ from control_helpers import FAST_JOB_OVERRIDES, VgenProcess, final_files, jobs_o
 from lora_fixtures import make_lora_file
 from vgen.errors import ConfigError
 from vgen.hashing import file_sha256
-from vgen.jobs import JobSpec
-from vgen.manifest import MANIFEST_RELATIVE_PATH, read_manifest
-from vgen.resume import ResumePlan, jobs_to_run, resume_in_place_argv
-from vgen.run_lock import LOCK_NAME
+from vgen.jobs.expand import JobSpec
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, read_manifest
+from vgen.queue.resume import ResumePlan, jobs_to_run, resume_in_place_argv
+from vgen.rundir.lock import LOCK_NAME
 
 
 def make_jobs(count: int) -> list[JobSpec]:
@@ -55,7 +55,7 @@ def test_not_resuming_runs_everything(tmp_path):
 
 
 def test_resume_skips_only_successes(tmp_path, caplog):
-    caplog.set_level("INFO", logger="vgen.resume")
+    caplog.set_level("INFO", logger="vgen.queue.resume")
     (tmp_path / "videos").mkdir()
     stale_temp = tmp_path / "videos" / ".0002_x.tmp-4242-beef.mp4"
     stale_temp.write_bytes(b"partial")

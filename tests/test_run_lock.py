@@ -13,11 +13,11 @@ import pytest
 from conftest import run_vgen
 from control_helpers import VgenProcess, jobs_override
 from vgen.control.connection import control_file
-from vgen.run_lock import LOCK_NAME, RunDirBusy, hold_run_dir
+from vgen.rundir.lock import LOCK_NAME, RunDirBusy, hold_run_dir
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from vgen.run_lock import hold_run_dir
+    from vgen.rundir.lock import hold_run_dir
     with hold_run_dir(sys.argv[1]):
         print("held", flush=True)
         time.sleep(600)

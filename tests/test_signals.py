@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from control_helpers import VgenProcess, final_files, jobs_override, temp_files
-from vgen.signals import SignalStop, exit_code_for, remove_temp_files
+from vgen.queue.signals import SignalStop, exit_code_for, remove_temp_files
 
 
 def test_exit_codes():
@@ -65,7 +65,7 @@ def test_second_sigint_exits_at_once_removing_temp_files(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal, time
         from pathlib import Path
-        from vgen.signals import SignalStop
+        from vgen.queue.signals import SignalStop
         temp = Path({str(tmp_path)!r}) / f".clip.tmp-{{os.getpid()}}-0000.mp4"
         with SignalStop(lambda name: print("stopping", name, flush=True), temp_root={str(tmp_path)!r}):
             temp.write_bytes(b"partial")

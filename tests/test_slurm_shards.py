@@ -15,7 +15,7 @@ import pytest
 from conftest import read_manifest, run_vgen
 from test_slurm_sweep import slurm_env  # noqa: F401 - the module's private cluster fixture
 from vgen.merge import COVERAGE_NAME
-from vgen.sweep_summary import POINT_RECORD_NAME
+from vgen.sweep.summary import POINT_RECORD_NAME
 
 pytestmark = pytest.mark.slow
 BASE = ["runtime.progress=false", "generation.steps=2", "queue.jobs=[]", "queue.prompts_file=shots.csv",

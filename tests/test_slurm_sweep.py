@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, read_manifest, run_vgen
-from vgen.sweep_summary import POINT_RECORD_NAME, SUMMARY_JSONL_NAME
+from vgen.sweep.summary import POINT_RECORD_NAME, SUMMARY_JSONL_NAME
 
 pytestmark = pytest.mark.slow
 CLUSTER_SCRIPT = REPO_ROOT / "scripts" / "slurm_cluster.sh"

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from vgen.config.compose import compose_run_config
 from vgen.errors import ConfigError
-from vgen.step_cache import apply_step_cache, validate_cache_config
+from vgen.speed.step_cache import apply_step_cache, validate_cache_config
 
 STEPS = 20
 SHAPE = dict(height=32, width=32, num_frames=5)
@@ -28,7 +28,7 @@ def tiny_pipe():
     from diffusers import WanPipeline
 
     from vgen.models.tiny_wan import ensure_tiny_wan
-    from vgen.speed_probe import BlockWorkCounter
+    from vgen.speed.probe import BlockWorkCounter
 
     pipe = WanPipeline.from_pretrained(ensure_tiny_wan(), dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
@@ -61,7 +61,7 @@ def calibrated_mag_ratios(tiny_pipe, settings: dict) -> list[float]:
 
 @pytest.mark.parametrize("name", ["first_block", "taylorseer", "magcache", "fastercache"])
 def test_each_cache_skips_transformer_work(name, tiny_pipe, uncached, tmp_path):
-    from vgen.speed_probe import psnr
+    from vgen.speed.probe import psnr
 
     settings = cache_settings(tmp_path, f"cache={name}")
     if name == "magcache":
@@ -115,7 +115,7 @@ def test_sweep_over_cache_and_attention_reuses_the_resident_pipeline(tmp_path):
     """Sweep points (one process, as Hydra's basic launcher runs them) reconfigure, never reload."""
     from vgen.production import ProductionManager
     from vgen.resident import ResidentModels
-    from vgen.speed_probe import BlockWorkCounter
+    from vgen.speed.probe import BlockWorkCounter
 
     resident = ResidentModels()
     job = ["runtime.device=cpu", "queue.jobs=[{prompt: a red fox, steps: 12, height: 32, width: 32, num_frames: 5}]"]

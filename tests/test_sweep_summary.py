@@ -10,7 +10,7 @@ import pytest
 
 from conftest import read_manifest, run_vgen
 from lora_fixtures import make_unfitting_lora_file
-from vgen.sweep_summary import POINT_RECORD_NAME, SUMMARY_JSONL_NAME, SUMMARY_TABLE_NAME, write_summary
+from vgen.sweep.summary import POINT_RECORD_NAME, SUMMARY_JSONL_NAME, SUMMARY_TABLE_NAME, write_summary
 
 pytestmark = pytest.mark.slow
 SMALL = ["+experiment=tiny_smoke", "runtime.progress=false", "generation.steps=2", "generation.num_frames=5"]
@@ -103,7 +103,7 @@ def test_summary_is_rebuilt_after_a_point_was_rerun_by_hand(basic_sweep, tmp_pat
     rerun = run_vgen(f"hydra.run.dir={copy / '1'}", "queue.resume=true", *overrides, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "2 job(s) already succeeded and skipped" in rerun.stdout + rerun.stderr
-    rebuilt = run_vgen(str(copy), module="vgen.sweep_summary", cwd=tmp_path)
+    rebuilt = run_vgen(str(copy), module="vgen.sweep.summary", cwd=tmp_path)
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     assert "Points: 3 success" in rebuilt.stdout
     assert [(row["num"], row["status"], row["jobs"]) for row in summary_rows(copy)] == [
@@ -111,9 +111,9 @@ def test_summary_is_rebuilt_after_a_point_was_rerun_by_hand(basic_sweep, tmp_pat
 
 
 def test_summary_command_usage_and_bad_input(tmp_path):
-    usage = run_vgen("--help", module="vgen.sweep_summary", cwd=tmp_path)
+    usage = run_vgen("--help", module="vgen.sweep.summary", cwd=tmp_path)
     assert usage.returncode == 0 and "sweep_dir" in usage.stdout
-    not_a_sweep = run_vgen(str(tmp_path), module="vgen.sweep_summary", cwd=tmp_path)
+    not_a_sweep = run_vgen(str(tmp_path), module="vgen.sweep.summary", cwd=tmp_path)
     assert not_a_sweep.returncode == 2
     assert not_a_sweep.stderr.strip() == f"error: {tmp_path}: not a sweep dir (no multirun.yaml)"
     assert not list(tmp_path.iterdir())

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from vgen.cli import RESOLVED_CONFIG_NAME, launch, run_hydra_task
 from vgen.config.locate import config_dir
 from vgen.config.registry import register_all
-from vgen.gpu_pinning import pin_one_gpu
+from vgen.sweep.gpu_pinning import pin_one_gpu
 
 log = logging.getLogger("vgen")
 
@@ -46,10 +46,10 @@ def run(cfg: DictConfig) -> int:
 
     from contextlib import ExitStack
 
-    from vgen.queue_controller import ABORT, QueueController
-    from vgen.resume import jobs_to_run, write_run_config
-    from vgen.run_lock import hold_run_dir
-    from vgen.signals import SignalStop
+    from vgen.queue.controller import ABORT, QueueController
+    from vgen.queue.resume import jobs_to_run, write_run_config
+    from vgen.rundir.lock import hold_run_dir
+    from vgen.queue.signals import SignalStop
 
     run_dir = Path(cfg.run_dir)
     with ExitStack() as stack:
@@ -83,7 +83,7 @@ def hydra_entry(cfg: DictConfig) -> int:
 
 
 def main() -> None:
-    from vgen.resume import resume_in_place_argv
+    from vgen.queue.resume import resume_in_place_argv
 
     sys.argv[1:] = resume_in_place_argv(sys.argv[1:])
     launch(hydra_entry, "vgen")

@@ -88,7 +88,7 @@ def run_dir_lock(argv: list[str]) -> ContextManager[None]:
 
     Sweeps, dry runs and run dirs Hydra has yet to resolve are locked by the run itself instead.
     """
-    from vgen.run_lock import hold_run_dir
+    from vgen.rundir.lock import hold_run_dir
 
     run_dir = argv_value(argv, "hydra.run.dir")
     if not run_dir or "${" in run_dir or "-m" in argv or "--multirun" in argv:
@@ -167,7 +167,7 @@ def launch(hydra_entry: Callable[[], None], prog: str) -> None:
     here, after Hydra returned or raised (a point ending in an exception makes Hydra raise before its
     own ``on_multirun_end``), and knows every point's outcome, wherever the launcher ran it.
     """
-    from vgen.sweep_summary import finish_started_sweeps
+    from vgen.sweep.summary import finish_started_sweeps
 
     argv, scratch = dry_run_argv(sys.argv[1:])
     sys.argv[1:] = argv

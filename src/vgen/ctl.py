@@ -19,7 +19,7 @@ EXIT_OK, EXIT_NO_ANSWER, EXIT_ERROR = 0, 1, 2
 
 
 def _generation_keys() -> dict[str, type]:
-    from vgen.jobs import GENERATION_KEYS
+    from vgen.jobs.expand import GENERATION_KEYS
 
     return {key: {"int": int, "float": float}.get(kind, str) for key, kind in GENERATION_KEYS.items()}
 

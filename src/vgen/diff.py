@@ -21,7 +21,7 @@ from typing import Any
 from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.errors import ConfigError, VgenError
 from vgen.hashing import file_sha256
-from vgen.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows
 from vgen.media.metadata_io import VIDEO_SUFFIXES
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}

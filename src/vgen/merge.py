@@ -26,7 +26,7 @@ from typing import Any, Iterator
 from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.errors import ConfigError, VgenError
 from vgen.hashing import canonical_json
-from vgen.manifest import MANIFEST_RELATIVE_PATH, manifest_lines
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, manifest_lines
 
 MERGED_MANIFEST_NAME = "run_history.jsonl"
 COVERAGE_NAME = "merge_coverage.json"
@@ -65,8 +65,8 @@ def launch_cwd(run_dir: Path) -> Path | None:
 
 def expected_job_ids(run_dir: Path, cache: dict[str, list[str]]) -> list[str]:
     """The job ids a run was to run: its saved queue expanded and ``only_jobs``-filtered (all its shards)."""
-    from vgen.jobs import expand_jobs
-    from vgen.shards import filter_jobs
+    from vgen.jobs.expand import expand_jobs
+    from vgen.jobs.shards import filter_jobs
 
     config_file = run_dir / RESOLVED_CONFIG_NAME
     config = load_yaml(config_file)
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         report = merge_sweep(args.sweep_dir, out_dir)
         print(format_coverage(report, out_dir))
         if args.rerun_missing:
-            from vgen.sweep_rerun import rerun_missing
+            from vgen.sweep.rerun import rerun_missing
 
             if rerun_missing(args.sweep_dir, report, launch=args.launch):
                 report = merge_sweep(args.sweep_dir, out_dir)

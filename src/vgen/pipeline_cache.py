@@ -2,7 +2,7 @@
 
 Hydra's basic launcher runs every sweep point in one process, so a model loaded for point 1 is reused
 by point 2 when its identity, dtype, device, offload mode, quantization and compilation are
-unchanged (step caches and the attention backend are reapplied per job, see vgen.step_cache). Only
+unchanged (step caches and the attention backend are reapplied per job, see vgen.speed.step_cache). Only
 one pipeline stays resident: asking for a different key releases the previous one first (GPU memory
 is the constraint).
 """
@@ -31,8 +31,8 @@ class PipelineKey:
     dtype: str
     offload: str
     loading: str = ""  # model.components / model.scheduler overrides, as canonical JSON
-    quantization: str = "none"  # vgen.quantization.cache_key
-    compile: str = "off"  # vgen.compilation.cache_key
+    quantization: str = "none"  # vgen.speed.quantization.cache_key
+    compile: str = "off"  # vgen.speed.compilation.cache_key
 
     @classmethod
     def for_model(cls, model_cfg, placement: Placement, *, quantization: str = "none",

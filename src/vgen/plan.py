@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from vgen.conditioning.spec import job_inputs
-from vgen.jobs import JobSpec
+from vgen.jobs.expand import JobSpec
 from vgen.lora.resolution import ResolvedLoras
-from vgen.shards import shard_line
+from vgen.jobs.shards import shard_line
 
 
 def format_loras(resolved: ResolvedLoras) -> str:

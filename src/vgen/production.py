@@ -23,22 +23,22 @@ from vgen import __version__
 from vgen.config.schema import VgenConfig, unknown_keys
 from vgen.conditioning.spec import output_kind
 from vgen.conditioning.validate import validate_queue_inputs
-from vgen.attention_backend import apply_attention_backend, validate_attention
-from vgen.compilation import cache_key as compile_key
-from vgen.compilation import compile_pipeline, validate_compile
+from vgen.speed.attention import apply_attention_backend, validate_attention
+from vgen.speed.compilation import cache_key as compile_key
+from vgen.speed.compilation import compile_pipeline, validate_compile
 from vgen.devices import validate_runtime
 from vgen.errors import DISK_FULL_ERRNOS, ConfigError, DiskFullError, is_disk_full
-from vgen.jobs import JobSpec, expand_jobs
-from vgen.manifest import ManifestLog, ManifestRecorder, build_row
-from vgen.output_key import input_file_hashes, output_key, output_recipe
+from vgen.jobs.expand import JobSpec, expand_jobs
+from vgen.rundir.manifest import ManifestLog, ManifestRecorder, build_row
+from vgen.jobs.output_key import input_file_hashes, output_key, output_recipe
 from vgen.models.overrides import validate_model_overrides
 from vgen.pipeline_cache import PipelineKey
-from vgen.quantization import cache_key as quantization_key
-from vgen.quantization import validate_quantization
+from vgen.speed.quantization import cache_key as quantization_key
+from vgen.speed.quantization import validate_quantization
 from vgen.resident import RESIDENT, ResidentModels
 from vgen.runtime import GenerationResult, GenerationRuntime, StepHook, draw_seed
-from vgen.step_cache import apply_step_cache, validate_cache_config
-from vgen.shards import select_jobs
+from vgen.speed.step_cache import apply_step_cache, validate_cache_config
+from vgen.jobs.shards import select_jobs
 
 log = logging.getLogger(__name__)
 VIDEO_SUBDIR = "videos"
@@ -134,7 +134,7 @@ class ProductionManager:
         return resolve_placement(self.cfg.runtime).dtype
 
     def job_output_recipe(self, job: JobSpec) -> dict[str, Any]:
-        """What besides the job spec decides this job's output (see ``vgen.output_key``)."""
+        """What besides the job spec decides this job's output (see ``vgen.jobs.output_key``)."""
         return output_recipe(
             model=OmegaConf.to_container(self.cfg.model, resolve=True), dtype=self.compute_dtype,
             vae_tiling=self.cfg.runtime.vae_tiling, lora_payload=self.resolve_loras(job).payload(),

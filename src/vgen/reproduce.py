@@ -30,7 +30,7 @@ from vgen.conditioning.recorded import check_recorded_files, restore_embedded_im
 from vgen.config.schema import GROUP_SCHEMAS
 from vgen.diff import RECORD_ONLY_JOB_KEYS, RunSnapshot, compare_files, config_differences, mapping_differences
 from vgen.errors import ConfigError, VgenError
-from vgen.manifest import MANIFEST_RELATIVE_PATH, latest_rows, package_versions, read_rows
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, latest_rows, package_versions, read_rows
 
 OVERLAY_GROUP = "vgen_reproduce"
 REPORT_NAME = "reproduce_report.json"

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
-from vgen.jobs import JobSpec
+from vgen.jobs.expand import JobSpec
 
 # A step hook sees diffusers' callback arguments; it may pause, abort or change adapter weights.
 StepHook = Callable[[Any, int, Any, dict], None]
@@ -25,7 +25,7 @@ class GenerationResult:
     enhanced_prompt: str | None
     adapter_payloads: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
-    output_recipe: dict[str, Any] | None = None  # see vgen.output_key; set by ProductionManager.run_generation
+    output_recipe: dict[str, Any] | None = None  # see vgen.jobs.output_key; set by ProductionManager.run_generation
     input_files: dict[str, Any] = field(default_factory=dict)  # manifest records of the job's input files
     source_images: dict[str, Any] = field(default_factory=dict)  # embedded with metadata.embed_source_images
     audio: Any = None  # numpy (samples, channels) float32: an audio job's output, or a video's soundtrack

@@ -7,7 +7,7 @@ import os
 from omegaconf import OmegaConf
 
 from vgen.config.schema import register_schemas
-from vgen.gpu_pinning import gpu_count
+from vgen.sweep.gpu_pinning import gpu_count
 from vgen.matte.schema import register_matte_schemas
 
 

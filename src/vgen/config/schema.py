@@ -98,7 +98,7 @@ class GenerationConfig:
 
 @dataclass
 class QuantizationConfig:
-    """Per-component weight quantization (see vgen.quantization)."""
+    """Per-component weight quantization (see vgen.speed.quantization)."""
 
     transformer: str = "none"  # none | int8 | fp8 | nf4 | gguf
     text_encoder: str = "none"  # none | int8 | fp8 | nf4
@@ -205,7 +205,7 @@ class EnhancerConfig:
 
 @dataclass
 class CacheConfig:
-    """A step cache (``cache=NAME``, see vgen.step_cache); each cache uses only its own keys."""
+    """A step cache (``cache=NAME``, see vgen.speed.step_cache); each cache uses only its own keys."""
 
     name: str = "none"
     threshold: Optional[float] = None

@@ -1,5 +1,5 @@
 """Queue control over a local TCP socket: newline-delimited JSON, authenticated by a per-run token.
 
 ``protocol`` parses and formats messages, ``connection`` writes/reads ``<run dir>/control.json``,
-``server`` maps requests onto :class:`vgen.queue_controller.QueueController`, ``client`` sends one.
+``server`` maps requests onto :class:`vgen.queue.controller.QueueController`, ``client`` sends one.
 """

@@ -309,7 +309,7 @@ class MatteRun:
     def record(self, clip: MatteClip, artifacts, timings: dict[str, float],
                error: Optional[BaseException] = None) -> dict[str, Any]:
         """Append the clip's manifest row."""
-        from vgen.manifest import ManifestLog, build_row
+        from vgen.rundir.manifest import ManifestLog, build_row
 
         row = build_row(
             run_id=self.run_id, job_id=clip.job_id, job_index=clip.index,
@@ -369,7 +369,7 @@ def run(cfg: DictConfig) -> int:
 
 def _matte_clip(matte: MatteRun, clip: MatteClip, inputs, timings: dict[str, float]) -> int:
     """Compute and persist one clip, append its row; 0, or 1 when it failed (its error row written)."""
-    from vgen.manifest import ManifestRecorder
+    from vgen.rundir.manifest import ManifestRecorder
     from vgen.media.context import MediaPersistenceContext
 
     cfg = matte.cfg

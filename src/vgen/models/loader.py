@@ -61,7 +61,7 @@ def _from_hf_cache(model_cfg) -> Path:
 
 def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None, runtime_cfg=None):
     """``<pipeline_class>.from_pretrained(dir, torch_dtype=...)`` placed per ``placement``, quantized per
-    ``runtime_cfg.quantization`` when given (see vgen.quantization)."""
+    ``runtime_cfg.quantization`` when given (see vgen.speed.quantization)."""
     import diffusers
     import torch
     import transformers
@@ -79,7 +79,7 @@ def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None, runtim
     if model_cfg.variant:
         kwargs["variant"] = model_cfg.variant
     if runtime_cfg is not None:
-        from vgen.quantization import from_pretrained_kwargs
+        from vgen.speed.quantization import from_pretrained_kwargs
 
         kwargs.update(from_pretrained_kwargs(runtime_cfg, directory, kwargs["dtype"], placement.device))
     # a quantized component (e.g. a GGUF transformer) replaces that component's dtype override

@@ -2,7 +2,7 @@
 of each job), or per sweep point that never produced a row (it failed before its queue started).
 
 A run dir holds ``manifests/run_history.jsonl``; a sweep dir holds ``multirun_summary.jsonl`` (written
-by :mod:`vgen.sweep_summary`) listing each point with its overrides. Entries carry coordinates: the
+by :mod:`vgen.sweep.summary`) listing each point with its overrides. Entries carry coordinates: the
 point's swept overrides and the values of the run's ``queue.grid`` keys, from which
 :mod:`vgen.report.layout` builds the grid.
 """
@@ -18,9 +18,9 @@ import yaml
 
 from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.errors import ConfigError
-from vgen.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows
 from vgen.report.layout import Axis, axes_of, override_coordinates
-from vgen.sweep_summary import SUMMARY_JSONL_NAME
+from vgen.sweep.summary import SUMMARY_JSONL_NAME
 
 LOG_NAME = "vgen.log"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

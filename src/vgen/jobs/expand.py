@@ -15,14 +15,14 @@ from typing import Any, Container, Mapping
 from vgen.conditioning.spec import CONDITIONING_KEYS, conditioning_settings, resolve_input_paths
 from vgen.config.schema import GenerationConfig
 from vgen.errors import ConfigError
-from vgen.grid import expand_grid
+from vgen.jobs.grid import expand_grid
 from vgen.hashing import canonical_json, sha256_hex
-from vgen.job_validation import SEED_LIMIT, settings_for_output, validate_job_values
+from vgen.jobs.validation import SEED_LIMIT, settings_for_output, validate_job_values
 
 GENERATION_KEYS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
 _KEY_TYPES = {"int": int, "float": (int, float), "str": str}
 # Job keys that are not generation settings; their values are validated by the adapters that use them
-# (duration_s by the output-kind rules of vgen.job_validation).
+# (duration_s by the output-kind rules of vgen.jobs.validation).
 ADAPTER_JOB_KEYS = {"loras", "lora_preset", "repeats", "duration_s", *CONDITIONING_KEYS}
 
 

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from typing import Any, Iterable
 
-from vgen.jobs import JobSpec, unique_job_id
+from vgen.jobs.expand import JobSpec, unique_job_id
 
 PENDING_IN_STATUS = 20  # queue summary entries a status reply lists (the counts cover the rest)
 

@@ -54,7 +54,7 @@ def enhancer_recipe(enhancer_cfg: Any) -> dict[str, Any] | None:
 
 def step_cache_recipe(cache: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The step cache and its own settings (``None`` without one)."""
-    from vgen.step_cache import CACHE_KEYS
+    from vgen.speed.step_cache import CACHE_KEYS
 
     if not cache or cache.get("name", "none") == "none":
         return None
@@ -87,7 +87,7 @@ def output_recipe(
         recipe["input_files"] = dict(input_files)
     if (cache_recipe := step_cache_recipe(cache)) is not None:  # absent without one: earlier keys stay valid
         recipe["cache"] = cache_recipe
-    if quantization != "none":  # vgen.quantization.cache_key: modes per component (+ the GGUF file)
+    if quantization != "none":  # vgen.speed.quantization.cache_key: modes per component (+ the GGUF file)
         recipe["quantization"] = quantization
     return recipe
 

@@ -6,7 +6,7 @@ runs the run's own queue. A task that SLURM/submitit requeued (after a timeout o
 the same way on its own, so a requeue never redoes finished jobs. ``queue.resume_from=DIR`` reads
 another run's manifest and writes into the new run dir (both together read both manifests). A job is
 done when a ``success`` row has its ``job_id`` and its ``output_key`` (same model, dtype, LoRA files,
-enhancer and output settings: see ``vgen.output_key``).
+enhancer and output settings: see ``vgen.jobs.output_key``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Callable, Sequence
 
 from vgen.cli import argv_value
 from vgen.errors import ConfigError
-from vgen.jobs import JobSpec
-from vgen.manifest import MANIFEST_RELATIVE_PATH, read_manifest
-from vgen.signals import remove_temp_files
+from vgen.jobs.expand import JobSpec
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, read_manifest
+from vgen.queue.signals import remove_temp_files
 
 log = logging.getLogger(__name__)
 SAVED_OVERRIDES = Path(".hydra") / "overrides.yaml"

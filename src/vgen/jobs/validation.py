@@ -1,6 +1,6 @@
 """The value rules every job must pass before any model loads (queue jobs and ``vgen-ctl enqueue`` alike).
 
-Key names and types are checked by :func:`vgen.jobs.validate_job_keys`; this module checks the
+Key names and types are checked by :func:`vgen.jobs.expand.validate_job_keys`; this module checks the
 values: finite numbers within sane bounds, and a shape the model can produce (its YAML's
 ``size_multiple`` and ``frame_multiple``: Wan and CogVideoX need sizes that are multiples of 16 and
 4k+1 frames, LTX multiples of 32 and 8k+1 frames, as their diffusers pipelines require).

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping, Sequence
 
-from vgen.background_writer import BackgroundWriter
+from vgen.queue.background_writer import BackgroundWriter
 from vgen.errors import ConfigError, DiskFullError, JobAborted, VgenError
-from vgen.jobs import JobSpec, job_id_for, job_settings
+from vgen.jobs.expand import JobSpec, job_id_for, job_settings
 from vgen.production import ProductionManager
 from vgen.progress import QueueProgress
-from vgen.queue_state import QueueStateTracker
+from vgen.queue.state import QueueStateTracker
 from vgen.runtime import GenerationResult
-from vgen.signals import exit_code_for
+from vgen.queue.signals import exit_code_for
 
 log = logging.getLogger(__name__)
 ABORT = "abort"  # stop reason of a control ``abort``; signal stops use the signal's name

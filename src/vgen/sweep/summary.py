@@ -9,7 +9,7 @@ calls :func:`finish_started_sweeps` after Hydra returned or raised (Hydra skips 
 ``on_multirun_end`` when a point ended in an exception). A point that never reported is resolved
 from what is left: its SLURM job's state (``sacct``) or its process, see :func:`resolve_unreported`.
 
-``python -m vgen.sweep_summary SWEEP_DIR`` rebuilds the summary at any time, e.g. after requeued
+``python -m vgen.sweep.summary SWEEP_DIR`` rebuilds the summary at any time, e.g. after requeued
 points finished or a point was rerun by hand (a rerun in a point's dir updates its record).
 """
 
@@ -31,7 +31,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from vgen.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows, utc_timestamp
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows, utc_timestamp
 
 log = logging.getLogger(__name__)
 POINT_RECORD_NAME = "sweep_point.json"
@@ -298,7 +298,7 @@ class SweepSummaryCallback(Callback):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m vgen.sweep_summary",
+        prog="python -m vgen.sweep.summary",
         description="Rebuild a sweep's multirun_summary.jsonl and .md from its points' records. "
                     "Exit code: the worst point's (0 every point succeeded, 1 a point failed or is "
                     "missing, 2 bad input or a point with bad config, 130/143 interrupted).")

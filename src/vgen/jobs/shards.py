@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from vgen.errors import ConfigError
-from vgen.jobs import JobSpec
+from vgen.jobs.expand import JobSpec
 
 
 def job_cost(settings: Mapping[str, Any]) -> int:
