@@ -53,6 +53,9 @@ def parse_args(argv):
     parser.add_argument("--size", default=None, help="WxH (default: 832x480 on CUDA, 32x32 on CPU)")
     parser.add_argument("--frames", type=int, default=None, help="default: 33 on CUDA, 5 on CPU")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--only", default="all", choices=["all", "targets"],
+                        help="targets: just the issue's GPU targets (plain, regional compile with and without "
+                             "the first_block cache, memory=gpu_8gb), for a short GPU lease")
     parser.add_argument("--out", default="bench_speed.json", help="where the JSON table goes")
     return parser.parse_args(argv)
 
@@ -103,11 +106,12 @@ def load(cfg, model: str):
     from vgen.speed.attention import apply_attention_backend
     from vgen.speed.compilation import compile_pipeline
     from vgen.devices import resolve_placement
-    from vgen.models.loader import load_pipeline
+    from vgen.models.loader import load_pipeline, place_pipeline
 
     placement = resolve_placement(cfg.runtime)
     if model == "wan_1_3b_random":
-        pipe = wan_1_3b_random(getattr(torch, placement.dtype)).to(placement.device)
+        pipe = wan_1_3b_random(getattr(torch, placement.dtype))
+        place_pipeline(pipe, placement)
     else:
         pipe = load_pipeline(cfg.model, placement, None, cfg.runtime)
     compile_pipeline(pipe, cfg.runtime)
@@ -124,14 +128,15 @@ def peak_memory_mib(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (never goes down)
 
 
-def generate(pipe, cache: dict, args, device: str) -> tuple[object, dict]:
+def generate(pipe, cache: dict, args, device: str, count: bool = True) -> tuple[object, dict]:
     import torch
 
     from vgen.speed.probe import BlockWorkCounter
     from vgen.speed.step_cache import apply_step_cache
 
     apply_step_cache(pipe, cache, steps=args.steps)
-    counter = BlockWorkCounter(pipe)
+    # the counter's Python hooks inside compiled blocks would recompile on every count: not counted there
+    counter = BlockWorkCounter(pipe) if count else None
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -143,9 +148,10 @@ def generate(pipe, cache: dict, args, device: str) -> tuple[object, dict]:
     if device == "cuda":
         torch.cuda.synchronize()
     total = time.perf_counter() - started
-    counter.close()
+    if counter is not None:
+        counter.close()
     return frames, {"total_s": total, "s_per_step": total / args.steps, "peak_mib": peak_memory_mib(device),
-                    "block_calls": counter.calls}
+                    "block_calls": counter.calls if counter is not None else None}
 
 
 def calibrate_mag_ratios(pipe, cache: dict, args, device: str) -> list[float]:
@@ -180,16 +186,17 @@ def main(argv=None) -> int:
     rows = []
     baseline = None
 
-    def measure(label: str, knobs: dict, cache: dict, target=None):
+    def measure(label: str, knobs: dict, cache: dict, target=None, count=True):
         nonlocal baseline
-        frames, row = generate(target or pipe, cache, args, device)
+        frames, row = generate(target or pipe, cache, args, device, count)
         if baseline is None:
             baseline = (frames, row["block_calls"])
-        row.update(label=label, knobs=knobs, skipped=1 - row.pop("block_calls") / baseline[1],
+        calls = row.pop("block_calls")
+        row.update(label=label, knobs=knobs, skipped=None if calls is None else 1 - calls / baseline[1],
                    psnr_db=psnr(baseline[0], frames))
         rows.append(row)
         print(f"{label:<44} {row['s_per_step']:8.3f} {row['total_s']:8.2f} {row['peak_mib']:9.0f} "
-              f"{row['skipped']:8.0%} {row['psnr_db']:8.1f}", flush=True)
+              f"{'n/a' if row['skipped'] is None else format(row['skipped'], '.0%'):>8} {row['psnr_db']:8.1f}", flush=True)
 
     print(f"model={model} device={device} {args.width}x{args.height}x{args.frames} steps={args.steps}")
     print(f"{'knobs':<44} {'s/step':>8} {'total s':>8} {'peak MiB':>9} {'skipped':>8} {'PSNR dB':>8}")
@@ -197,9 +204,10 @@ def main(argv=None) -> int:
     rows.clear()
     baseline = None
     measure("plain", {}, {"name": "none"})
-    measure("attention=native", {"runtime.attention": "native"}, {"name": "none"})
+    if args.only == "all":
+        measure("attention=native", {"runtime.attention": "native"}, {"name": "none"})
 
-    for name, (knob, values) in SWEEPS.items():
+    for name, (knob, values) in SWEEPS.items() if args.only == "all" else ():
         cache = cache_settings(workdir, name)
         if name == "magcache":
             cache["mag_ratios"] = calibrate_mag_ratios(pipe, cache, args, device)  # per-model ratios
@@ -207,16 +215,27 @@ def main(argv=None) -> int:
         for value in values:
             measure(f"cache={name} {knob}={value}", {"cache": name, f"cache.{knob}": value}, {**cache, knob: value})
 
-    if model != "wan_1_3b_random":
+    if model != "wan_1_3b_random" and args.only == "all":
         quantized = load(base_config(workdir, model, device, "runtime.quantization.transformer=int8"), model)
         measure("quantization.transformer=int8", {"runtime.quantization.transformer": "int8"}, {"name": "none"},
                 target=quantized)
     if device == "cuda":
         compiled = load(base_config(workdir, model, device, "runtime.compile=regional"), model)
-        generate(compiled, {"name": "none"}, args, device)  # compile warm-up
-        measure("compile=regional", {"runtime.compile": "regional"}, {"name": "none"}, target=compiled)
-        measure("compile=regional + cache=first_block", {"runtime.compile": "regional", "cache": "first_block"},
-                cache_settings(workdir, "first_block"), target=compiled)
+        generate(compiled, {"name": "none"}, args, device, count=False)  # compile warm-up
+        measure("compile=regional", {"runtime.compile": "regional"}, {"name": "none"}, target=compiled, count=False)
+        try:
+            measure("compile=regional + cache=first_block", {"runtime.compile": "regional", "cache": "first_block"},
+                    cache_settings(workdir, "first_block"), target=compiled, count=False)
+        except Exception as error:  # noqa: BLE001 - a knob pair the compiler refuses is a row of the table too
+            print(f"compile=regional + cache=first_block failed: {type(error).__name__}: {str(error)[:300]}")
+        del compiled, pipe  # the preset's peak must not count the other pipelines' weights
+        torch.cuda.empty_cache()
+        measure("memory=gpu_8gb", {"memory": "gpu_8gb"}, {"name": "none"},
+                target=load(base_config(workdir, model, device, "memory=gpu_8gb"), model))
+        total_s = {row["label"]: row["total_s"] for row in rows}
+        for label in ("compile=regional", "compile=regional + cache=first_block"):
+            if label in total_s:
+                print(f"plain / ({label}): {total_s['plain'] / total_s[label]:.2f}x")
 
     report = {"model": model, "device": device, "size": f"{args.width}x{args.height}", "frames": args.frames,
               "steps": args.steps, "torch": torch.__version__, "rows": rows,

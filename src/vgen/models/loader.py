@@ -7,6 +7,7 @@ cache, or ``builtin:tiny_wan``. A missing checkpoint is a :class:`CheckpointNotF
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from vgen.devices import Placement
 from vgen.errors import CheckpointNotFoundError, ConfigError
@@ -85,6 +86,15 @@ def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None, runtim
     # a quantized component (e.g. a GGUF transformer) replaces that component's dtype override
     pipe = pipeline_cls.from_pretrained(directory, **{**component_kwargs(model_cfg, directory), **kwargs})
     apply_scheduler(pipe, model_cfg)
+    place_pipeline(pipe, placement)
+    pipe.set_progress_bar_config(disable=True)  # vgen shows its own step bar
+    return pipe
+
+
+def place_pipeline(pipe: Any, placement: Placement) -> None:
+    """Put a loaded pipeline on its device the way ``runtime.offload`` says, and set VAE tiling."""
+    import torch
+
     if placement.offload == "model":
         pipe.enable_model_cpu_offload(device=placement.device)
     elif placement.offload == "sequential":
@@ -97,5 +107,3 @@ def load_pipeline(model_cfg, placement: Placement, cache_dir: str | None, runtim
     vae = getattr(pipe, "vae", None)
     if vae is not None and hasattr(vae, "enable_tiling"):
         vae.enable_tiling() if placement.vae_tiling else vae.disable_tiling()
-    pipe.set_progress_bar_config(disable=True)  # vgen shows its own step bar
-    return pipe
