@@ -1,8 +1,8 @@
 """List every model config: ``python -m vgen.models [overrides...]`` (e.g. ``runtime.cache_dir=x``).
 
 For each ``conf/model/*.yaml``: family, task, inputs, output kind, its generation defaults
-(``model.generation_defaults``), and whether its checkpoint is present locally (and where). Composes the same config
-as a run (so overrides such as ``runtime.cache_dir`` apply; ``model=NAME`` lists that model only).
+(``model.generation_defaults``), and whether its checkpoint is present locally (and where). Composes the
+same config as a run (so overrides such as ``runtime.cache_dir`` apply; ``model=NAME`` lists that model only).
 Nothing is loaded or built and torch is not imported: presence is a look at the disk and the HF cache.
 """
 
