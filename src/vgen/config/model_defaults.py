@@ -45,12 +45,10 @@ def generation_sources(cfg: DictConfig, overrides: Iterable[str]) -> dict[str, t
     """``{key: (effective value, source)}`` for each key a model may default, source being
     ``command line``, ``experiment`` (a config composed after conf/config.yaml replaced the model's
     value), ``model NAME`` or ``config.yaml``. Works on the unresolved config, before any job expands."""
-    generation, model_defaults = cfg.generation, OmegaConf.select(cfg, MODEL_DEFAULTS_KEY)
+    generation, model_defaults = cfg.generation, cfg.model.generation_defaults
     on_command_line = _overridden_on_command_line(overrides)
     sources = {}
-    for key in model_defaults or {}:
-        if key not in generation:
-            continue
+    for key in model_defaults:
         if key in on_command_line or "*" in on_command_line:
             source = "command line"
         elif not OmegaConf.is_interpolation(generation, key):
