@@ -104,7 +104,7 @@ def test_component_dtype_overrides_beside_a_bf16_pipeline(tmp_path: Path, inputs
     run = tmp_path / "run"
     result = run_vgen(
         "model=wan21_i2v_14b_480p", f"model.source={checkpoint}", "runtime.dtype=bfloat16", "runtime.progress=false",
-        "generation.num_frames=5", "generation.steps=1", f"queue.jobs=[{{prompt: a boat, image: {BOAT}}}]",
+        "generation.height=64", "generation.width=64", "generation.num_frames=5", "generation.steps=1", f"queue.jobs=[{{prompt: a boat, image: {BOAT}}}]",
         f"hydra.run.dir={run}", cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr

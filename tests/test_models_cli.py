@@ -32,7 +32,10 @@ def test_lists_every_model_config_with_task_output_and_checkpoint(tmp_path: Path
         assert f"\n{yaml.stem}  [" in out
     blocks = {block.split()[0]: block for block in out.split("\n\n")[1:]}
     assert "task t2v -> video; inputs: prompt\n" in blocks["wan21_t2v_1_3b"]
-    assert "typical: 832x480, 81 frames, 30 steps, guidance 5, 16 fps" in blocks["wan21_t2v_1_3b"]
+    assert "defaults: 832x480, 81 frames, 50 steps, guidance 5, 16 fps\n" in blocks["wan21_t2v_1_3b"]
+    assert "defaults: 1280x720, 81 frames, 40 steps, guidance 4 / 3, 16 fps\n" in blocks["wan22_t2v_a14b"]
+    assert "defaults: 200 steps, guidance 7, 10 s\n" in blocks["stable_audio_open"]
+    assert "defaults:" not in blocks["tiny_wan"]  # no model defaults: conf/config.yaml's generation applies
     assert "inputs: prompt, image, image_end?, guidance_scale_2?" in blocks["wan22_i2v_a14b"]
     assert "task t2i -> image;" in blocks["flux1_dev"] and "task t2a -> audio;" in blocks["stable_audio_open"]
     assert "task i2v -> video + sound; inputs: prompt, image\n" in blocks["ltx2_i2v"]

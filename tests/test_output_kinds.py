@@ -165,8 +165,9 @@ def test_schema_job_shapes_by_kind():
 
 
 @pytest.mark.parametrize(("model", "job", "planned"), [
-    ("stable_audio_open", "{prompt: rain, duration_s: 3.0}", "duration=3.0s steps=4 cfg=5.0 -> <run_dir>/audio/"),
-    ("flux1_dev", "{prompt: rain}", " 64x64 steps=4 cfg=5.0 -> <run_dir>/images/"),
+    ("stable_audio_open", "{prompt: rain, duration_s: 3.0}", "duration=3.0s steps=200 cfg=7.0 -> <run_dir>/audio/"),
+    ("stable_audio_open", "{prompt: rain}", "duration=10.0s steps=200 cfg=7.0 -> <run_dir>/audio/"),
+    ("flux1_dev", "{prompt: rain}", " 1024x1024 steps=28 cfg=3.5 -> <run_dir>/images/"),
 ])
 def test_dry_run_plans_images_and_audio(tmp_path: Path, model, job, planned):
     result = run_vgen(f"model={model}", "dry_run=true", f"queue.jobs=[{job}]", cwd=tmp_path)

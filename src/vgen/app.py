@@ -41,7 +41,7 @@ def run(cfg: DictConfig) -> int:
     jobs = manager.jobs()
     manager.validate(jobs)
     if cfg.dry_run:
-        print(format_plan(cfg, jobs, manager.planned_output, manager.resolve_loras))
+        print(format_plan(cfg, jobs, manager.planned_output, manager.resolve_loras, manager.overrides))
         return 0
 
     from contextlib import ExitStack

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from vgen.conditioning.spec import job_inputs
+from vgen.config.model_defaults import generation_sources
 from vgen.jobs.expand import JobSpec
 from vgen.lora.resolution import ResolvedLoras
 from vgen.jobs.shards import shard_line
@@ -24,13 +25,28 @@ def job_shape(settings) -> str:
     return f"{size}x{settings['num_frames']} fps={settings['fps']}" if "fps" in settings else size
 
 
+def format_generation_sources(cfg, overrides: Sequence[str]) -> list[str]:
+    """The generation defaults a model may set, grouped by where each value came from (unset ones left out)."""
+    by_source: dict[str, list[str]] = {}
+    for key, (value, source) in generation_sources(cfg, overrides).items():
+        if value is not None:
+            by_source.setdefault(source, []).append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
+    precedence = ("command line", "experiment")  # then the model's, then config.yaml's
+    ordered = sorted(by_source, key=lambda source: precedence.index(source) if source in precedence
+                     else len(precedence) + (source == "config.yaml"))
+    return ["generation defaults (command line > experiment > model > config.yaml):",
+            *(f"  {source}: {' '.join(by_source[source])}" for source in ordered)]
+
+
 def format_plan(
     cfg,
     jobs: Sequence[JobSpec],
     planned_output: Callable[[JobSpec], str],
     resolve_loras: Callable[[JobSpec], ResolvedLoras],
+    overrides: Sequence[str] = (),
 ) -> str:
-    """The plan; ``resolve_loras`` gives a job's LoRAs and prompt transform (resolved without torch)."""
+    """The plan; ``resolve_loras`` gives a job's LoRAs and prompt transform (resolved without torch),
+    ``overrides`` the command line's (to tell its generation values from an experiment's)."""
     model = cfg.model
     out = cfg.output
     lines = [
@@ -42,6 +58,7 @@ def format_plan(
         f"output: {out.name} ({out.container}/{out.codec}, pix_fmt={out.pix_fmt}); metadata: {cfg.metadata.mode}; "
         f"lora: {cfg.lora.name}{f' (preset {cfg.lora.preset})' if cfg.lora.preset else ''}; "
         f"enhancer: {cfg.enhancer.backend}",
+        *format_generation_sources(cfg, overrides),
         f"jobs: {len(jobs)}",
     ]
     if shard := shard_line(jobs, cfg.queue):

@@ -6,6 +6,7 @@ import os
 
 from omegaconf import OmegaConf
 
+from vgen.config.model_defaults import register_resolver as register_model_default_resolver
 from vgen.config.schema import register_schemas
 from vgen.sweep.gpu_pinning import gpu_count
 from vgen.matte.schema import register_matte_schemas
@@ -18,3 +19,4 @@ def register_all() -> None:
     # The pid keeps two runs started in the same microsecond apart (see hydra.run.dir).
     OmegaConf.register_new_resolver("vgen_pid", lambda: str(os.getpid()), use_cache=True, replace=True)
     OmegaConf.register_new_resolver("vgen_gpu_count", gpu_count, use_cache=True, replace=True)  # local_gpus
+    register_model_default_resolver()  # generation.* values that a model's generation_defaults replace

@@ -43,6 +43,26 @@ class SchedulerSettings:
 
 
 @dataclass
+class ModelGenerationDefaults:
+    """A model's own generation defaults (its card's size, frames, steps, ...); null = conf/config.yaml's.
+
+    Precedence: command line > experiment > these > conf/config.yaml ``generation`` (whose values read
+    these through ``${vgen_model_default:KEY,FALLBACK}``, see vgen.config.model_defaults).
+    """
+
+    negative_prompt: Optional[str] = None
+    height: Optional[int] = None
+    width: Optional[int] = None
+    num_frames: Optional[int] = None
+    steps: Optional[int] = None
+    guidance_scale: Optional[float] = None
+    guidance_scale_2: Optional[float] = None
+    fps: Optional[int] = None
+    strength: Optional[float] = None
+    duration_s: Optional[float] = None
+
+
+@dataclass
 class ModelConfig:
     """Which diffusers pipeline to load and how (``source`` is a hub id, a local dir or ``builtin:NAME``)."""
 
@@ -68,6 +88,7 @@ class ModelConfig:
     sound: bool = False  # the pipeline also returns a soundtrack (LTX-2), muxed into the video
     adapter: Optional[str] = None  # vgen.models.<adapter> for a family whose call needs code (hunyuan_video15)
     download_hint: str = ""
+    generation_defaults: ModelGenerationDefaults = field(default_factory=ModelGenerationDefaults)
 
 
 @dataclass

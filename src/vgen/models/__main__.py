@@ -1,26 +1,29 @@
 """List every model config: ``python -m vgen.models [overrides...]`` (e.g. ``runtime.cache_dir=x``).
 
-For each ``conf/model/*.yaml``: family, task, inputs, output kind, the typical settings its header
-comment gives, and whether its checkpoint is present locally (and where). Composes the same config
-as a run (so overrides such as ``runtime.cache_dir`` apply; ``model=NAME`` lists that model only).
+For each ``conf/model/*.yaml``: family, task, inputs, output kind, its generation defaults
+(``model.generation_defaults``), and whether its checkpoint is present locally (and where). Composes the
+same config as a run (so overrides such as ``runtime.cache_dir`` apply; ``model=NAME`` lists that model only).
 Nothing is loaded or built and torch is not imported: presence is a look at the disk and the HF cache.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
-TYPICAL = re.compile(r"Typical settings(?: \([^)]*\))?:\s*(.*?)(?:\.\s|\.$|$)", re.S)
 
-
-def typical_settings(yaml_path: Path) -> str:
-    """The "Typical settings: ..." sentence of the YAML's header comment ("" when it has none)."""
-    header = " ".join(line.lstrip("#").strip() for line in yaml_path.read_text().splitlines() if line.startswith("#"))
-    match = TYPICAL.search(header)
-    return match.group(1).strip() if match else ""
+def describe_defaults(defaults) -> str:
+    """``832x480, 81 frames, 50 steps, guidance 5.0, 16 fps`` from a model's generation_defaults ("" when unset)."""
+    parts = [f"{defaults.width}x{defaults.height}" if defaults.height and defaults.width else None,
+             f"{defaults.num_frames} frames" if defaults.num_frames else None,
+             f"{defaults.steps} steps" if defaults.steps else None,
+             None if defaults.guidance_scale is None else f"guidance {defaults.guidance_scale:g}"
+             + ("" if defaults.guidance_scale_2 is None else f" / {defaults.guidance_scale_2:g}"),
+             f"{defaults.fps} fps" if defaults.fps else None,
+             None if defaults.strength is None else f"strength {defaults.strength:g}",
+             None if defaults.duration_s is None else f"{defaults.duration_s:g} s"]
+    return ", ".join(part for part in parts if part)
 
 
 def checkpoint_location(model_cfg, cache_dir: str | None) -> tuple[bool, str]:
@@ -70,17 +73,17 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 cfg = compose("config", overrides=[*rest, f"model={name}"])
                 present, where = checkpoint_location(cfg.model, cfg.runtime.cache_dir)
-                rows.append((cfg.model, present, where, typical_settings(model_dir / f"{name}.yaml")))
+                rows.append((cfg.model, present, where, describe_defaults(cfg.model.generation_defaults)))
     except CONFIG_ERRORS as error:
         return config_error_exit(error)
     print(f"Model configs ({len(rows)}) in {model_dir}:")
-    for model, present, where, typical in rows:
+    for model, present, where, defaults in rows:
         inputs = ", ".join(f"{key}{'' if spec.get('required') else '?'}" for key, spec in model.inputs.items())
         print(f"\n{model.name}  [{model.family}] {model.pipeline_class}")
         kind = output_kind(model) + (" + sound" if model.sound else "")
         print(f"  task {model.task} -> {kind}; inputs: prompt{', ' + inputs if inputs else ''}")
-        if typical:
-            print(f"  typical: {typical}")
+        if defaults:
+            print(f"  defaults: {defaults}")
         print(f"  checkpoint {model.source}: " + (f"present at {where}" if present else f"MISSING: {where}"))
     return 0
 
