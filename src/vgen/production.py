@@ -98,7 +98,7 @@ class ProductionManager:
         validate_output_config(self.cfg.output)
         check_checkpoints(validate_enhancer_config(self.cfg.enhancer))
         validate_cache_config(self.cfg.cache)
-        validate_attention(self.cfg.runtime)
+        validate_attention(self.cfg.runtime, resolve_auto=not self.cfg.dry_run)  # a dry run imports no torch
         validate_quantization(self.cfg.runtime)
         validate_compile(self.cfg.runtime)
         if self.cfg.queue.on_error not in ("continue", "stop"):
