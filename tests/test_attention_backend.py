@@ -102,6 +102,16 @@ def test_cuda_only_backend_with_device_auto_on_a_cpu_machine_is_exit_2_before_lo
     assert not cache.exists() or not any(cache.rglob("*.safetensors"))  # the tiny model was never built or loaded
 
 
+def test_a_dry_run_does_not_resolve_device_auto_and_imports_no_torch(tmp_path):
+    from conftest import run_vgen
+
+    result = run_vgen("dry_run=true", "runtime.attention=_native_cudnn", "queue.jobs=[{prompt: a fox}]", cwd=tmp_path,
+                      env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert imported and "torch" not in imported
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["default", "native"])
 def test_device_auto_with_a_backend_that_runs_on_cpu_generates(tmp_path, name):

@@ -96,6 +96,9 @@ def test_slots_give_the_outputs_of_one_adapter_per_file(tiny_wan_dir, lora_dir):
     base = generate(load_pipe(tiny_wan_dir))
     assert np.array_equal(outputs[3], base)  # every slot at weight 0 is exactly no LoRA
     assert not np.allclose(outputs[1], outputs[0], atol=1e-3) and not np.allclose(outputs[2], base, atol=1e-3)
+    slotted.manager.reset()
+    assert not any(slotted.adapters().values())
+    assert np.array_equal(slotted.run(job(("a", 1.0)))[0], outputs[0])  # slots rebuilt after a reset
 
 
 def test_two_expert_phases_on_slots(tiny_wan_dir, lora_dir):  # noqa: F811
