@@ -12,19 +12,27 @@ RUN_KWARGS = dict(height=64, width=64, num_frames=9, num_inference_steps=4, max_
                   guidance_scale=1.0, output_type="np")
 
 
-def make_lora_file(transformer, path: Path, seed: int, targets: list[str] = ATTENTION_PROJECTIONS) -> Path:
-    """A rank-4 LoRA with random (non-zero) weights on the ``targets`` layers (default: every attention
-    projection) of ``transformer``."""
+def make_lora_file(transformer, path: Path, seed: int, targets: list[str] = ATTENTION_PROJECTIONS,
+                   rank: int = 4, alpha: float | None = None) -> Path:
+    """A LoRA of ``rank`` with random (non-zero) weights on the ``targets`` layers (default: every attention
+    projection) of ``transformer``. Without ``alpha`` the file has no metadata and diffusers reads its
+    alpha as its rank (scale 1); with it, the file carries diffusers' adapter metadata (scale alpha/rank),
+    as ``save_lora_weights`` writes it."""
     import torch
     from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
     from safetensors.torch import save_file
 
     torch.manual_seed(seed)
-    config = LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=targets)
+    config = LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights=False, target_modules=targets)
     model = inject_adapter_in_model(config, copy.deepcopy(transformer))
     state = get_peft_model_state_dict(model)
+    metadata = None
+    if alpha is not None:
+        adapter = {f"transformer.{key}": value for key, value in
+                   {"r": rank, "lora_alpha": alpha, "target_modules": targets}.items()}
+        metadata = {"format": "pt", "lora_adapter_metadata": json.dumps(adapter)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({f"transformer.{key}": value.contiguous() for key, value in state.items()}, str(path))
+    save_file({f"transformer.{key}": value.contiguous() for key, value in state.items()}, str(path), metadata=metadata)
     return path
 
 

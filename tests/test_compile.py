@@ -1,7 +1,10 @@
-"""``runtime.compile``: regional compilation runs, and a LoRA hotswap afterwards does not recompile;
-bad combinations are refused before loading; the mode is part of the pipeline cache key."""
+"""``runtime.compile``: a queue switching LoRAs on a regionally compiled pipeline compiles once and
+matches the uncompiled run; bad combinations are refused before loading; the mode is part of the
+pipeline cache key."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
@@ -9,43 +12,90 @@ from lora_fixtures import make_lora_file
 from vgen.speed.compilation import validate_compile
 from vgen.config.compose import compose_run_config
 from vgen.errors import ConfigError
+from vgen.production import ProductionManager
 
 
 def runtime(tmp_path, *overrides):
     return compose_run_config(tmp_path, ["runtime.device=cpu", *overrides]).runtime
 
 
+class FrameRecorder(ProductionManager):
+    """The real manager, keeping the frames each job generated (the queue saves them as lossy video) and
+    torch._dynamo's graph counters after it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.frames, self.graphs = {}, {}
+
+    def run_generation(self, job, **kwargs):
+        from torch._dynamo.utils import counters
+
+        result = super().run_generation(job, **kwargs)
+        self.frames[job.index] = result.frames
+        self.graphs[job.index] = {"unique_graphs": counters["stats"]["unique_graphs"],
+                                  "aot_autograd": counters["aot_autograd"]["total"]}
+        return result
+
+
+# LoRA A, B, A again, A on a per-step schedule, no LoRA: each a one-LoRA (or no-LoRA) job of the same seed.
+SWITCHING_JOBS = "queue.jobs=[" + ",".join(
+    f"{{prompt: a red fox, seed: 0{loras}}}" for loras in
+    (", loras: [a]", ", loras: [b]", ", loras: [a]", ", loras: [{name: a, weight: '1,0.5,0,1'}]", "")) + "]"
+
+
+def run_switching_queue(run_dir, lora_dir, compile_mode):
+    import torch
+    from torch._dynamo.utils import counters
+
+    from vgen.queue.controller import QueueController
+    from vgen.resident import ResidentModels
+
+    cfg = compose_run_config(run_dir, [
+        "runtime.device=cpu", "runtime.progress=false", f"runtime.compile={compile_mode}", "runtime.lora_max_rank=8",
+        "generation.num_frames=5", "generation.steps=4", "generation.height=32", "generation.width=32",
+        f"lora.dirs=[{lora_dir}]", SWITCHING_JOBS])
+    manager = FrameRecorder(cfg, run_dir=run_dir, resident=ResidentModels())
+    manager.load_pipeline()
+    torch._dynamo.reset()
+    counters.clear()
+    started = time.perf_counter()
+    summary = QueueController(manager, manager.jobs()).run()
+    print(f"compile={compile_mode}: {summary.done} jobs in {time.perf_counter() - started:.1f} s, "
+          f"dynamo counters after each job: {manager.graphs}")
+    assert (summary.done, summary.failed) == (5, 0), [row.get("error") for row in manager.manifest.rows()]
+    return manager
+
+
 @pytest.mark.slow
-def test_lora_hotswap_after_regional_compile_does_not_recompile(tmp_path):
+def test_switching_loras_between_jobs_on_a_compiled_pipeline_does_not_recompile(tmp_path):
+    """The queue runs for real (QueueController, ProductionManager, the LoRA manager, regional compile);
+    only the first LoRA job compiles: swapping B in, A back, a per-step schedule and a job without
+    LoRA reuse its graph, and every output matches the uncompiled run of the same queue."""
     import numpy as np
     import torch
     from diffusers import WanPipeline
-    from torch._dynamo.utils import counters
 
-    from vgen.speed.compilation import compile_pipeline
     from vgen.models.tiny_wan import ensure_tiny_wan
 
-    pipe = WanPipeline.from_pretrained(ensure_tiny_wan(), dtype=torch.float32)
-    pipe.set_progress_bar_config(disable=True)
-    first = make_lora_file(pipe.transformer, tmp_path / "a.safetensors", seed=1)
-    second = make_lora_file(pipe.transformer, tmp_path / "b.safetensors", seed=2)
-    compile_pipeline(pipe, runtime(tmp_path, "runtime.compile=regional", "runtime.lora_max_rank=8"))
-    pipe.load_lora_weights(str(first), adapter_name="style")
+    transformer = WanPipeline.from_pretrained(ensure_tiny_wan(), dtype=torch.float32).transformer
+    make_lora_file(transformer, tmp_path / "loras" / "a.safetensors", seed=1)
+    make_lora_file(transformer, tmp_path / "loras" / "b.safetensors", seed=2)
+    compiled = run_switching_queue(tmp_path / "compiled", tmp_path / "loras", "regional")
+    eager = run_switching_queue(tmp_path / "eager", tmp_path / "loras", "off")
 
-    def generate():
-        return pipe(prompt="a red fox", height=32, width=32, num_frames=5, num_inference_steps=2, output_type="np",
-                    generator=torch.Generator().manual_seed(0)).frames[0]
-
-    torch._dynamo.reset()
-    counters.clear()
-    with_first = generate()
-    compiled_frames = counters["stats"]["unique_graphs"]
-    assert compiled_frames > 0  # the repeated blocks really were compiled
-    pipe.load_lora_weights(str(second), adapter_name="style", hotswap=True)
-    with_second = generate()
-    assert counters["stats"]["unique_graphs"] == compiled_frames  # no recompilation
-    assert not counters["recompiles"]
-    assert not np.array_equal(with_first, with_second)  # the swap took effect
+    first = compiled.graphs[0]
+    assert first["unique_graphs"] > 0 and first["aot_autograd"] > 0  # the blocks really were compiled
+    assert all(graphs == first for graphs in compiled.graphs.values())  # no job after the first recompiled
+    assert eager.graphs[4] == {"unique_graphs": 0, "aot_autograd": 0}
+    assert compiled.loras.lora_file_loads == 3  # A, B swapped in, A swapped back
+    frames = compiled.frames
+    assert np.array_equal(frames[0], frames[2])  # A again, after B, is exactly A
+    assert not np.allclose(frames[0], frames[1], atol=1e-3)  # B took effect
+    assert not np.allclose(frames[0], frames[3], atol=1e-3) and not np.allclose(frames[0], frames[4], atol=1e-3)
+    for index, expected in eager.frames.items():
+        difference = np.abs(frames[index] - expected).max()
+        print(f"job {index}: compiled vs uncompiled max |difference| {difference:.2e}")
+        assert difference < 1e-4
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -60,7 +110,6 @@ def test_bad_compile_settings(tmp_path, overrides, message):
 
 def test_compile_is_in_the_pipeline_key_not_the_output_key(tmp_path):
     from vgen.speed.compilation import cache_key
-    from vgen.production import ProductionManager
 
     assert cache_key(runtime(tmp_path)) == "off"
     assert cache_key(runtime(tmp_path, "runtime.compile=regional")) == "regional,lora_max_rank=128"

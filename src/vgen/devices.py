@@ -44,6 +44,15 @@ def thread_count(threads: int, environ: Mapping[str, str] = os.environ) -> int:
     return threads or (int(allotted) if allotted.isdigit() else 0)
 
 
+def resolve_device(device: str) -> str:
+    """``runtime.device`` with ``auto`` resolved: cuda if torch sees a CUDA device, else cpu (imports torch)."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def resolve_placement(runtime_cfg) -> Placement:
     """auto device = cuda if available else cpu; auto dtype = bfloat16 on cuda (float16 without bf16), float32 on cpu.
 
@@ -56,9 +65,7 @@ def resolve_placement(runtime_cfg) -> Placement:
     if threads:
         torch.set_num_threads(threads)
         log.info("torch threads: %d%s", threads, "" if runtime_cfg.threads else " (SLURM_CPUS_PER_TASK)")
-    device = runtime_cfg.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(runtime_cfg.device)
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(f"runtime.device: {device!r} requested but no CUDA device is available (use runtime.device=cpu)")

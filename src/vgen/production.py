@@ -98,7 +98,7 @@ class ProductionManager:
         validate_output_config(self.cfg.output)
         check_checkpoints(validate_enhancer_config(self.cfg.enhancer))
         validate_cache_config(self.cfg.cache)
-        validate_attention(self.cfg.runtime)
+        validate_attention(self.cfg.runtime, resolve_auto=not self.cfg.dry_run)  # a dry run imports no torch
         validate_quantization(self.cfg.runtime)
         validate_compile(self.cfg.runtime)
         if self.cfg.queue.on_error not in ("continue", "stop"):
@@ -125,6 +125,17 @@ class ProductionManager:
                                           num_phases=self.cfg.model.experts, phase_starts=phase_starts)
         except ConfigError as error:
             raise ConfigError(f"job {job.index} ({job.job_id}): {error}") from None
+
+    @cached_property
+    def lora_slots(self):
+        """The LoRA slots of a compiled pipeline (``None`` uncompiled; see ``vgen.lora.hotswap``): one per
+        LoRA file of the job of this run that uses the most, each padded to ``runtime.lora_max_rank``."""
+        if validate_compile(self.cfg.runtime) == "off":
+            return None
+        from vgen.lora.hotswap import SlotLayout
+
+        count = max((len(self.resolve_loras(job).adapter_names) for job in self.jobs()), default=0)
+        return SlotLayout(count=max(count, 1), max_rank=self.cfg.runtime.lora_max_rank)
 
     @cached_property
     def compute_dtype(self) -> str:
@@ -217,7 +228,7 @@ class ProductionManager:
         pipe, load_s = self.pipeline()
         load_s, self._unreported_load_s = load_s + self._unreported_load_s, 0.0
         loras = self.resolve_loras(job, pipe)
-        self.loras.activate(pipe, loras)
+        self.loras.activate(pipe, loras, slots=self.lora_slots)
         hooks = list(step_hooks)
         if (lora_hook := self.loras.step_callback(pipe, loras)) is not None:
             hooks.insert(0, lora_hook)

@@ -24,9 +24,11 @@ def _adapter_present(pipe: Any, adapter_name: str) -> bool:
     return any(adapter_name in names for names in pipe.get_list_adapters().values())
 
 
-def load_adapter(pipe: Any, path: Path, adapter_name: str) -> None:
-    """Load ``path`` into ``pipe`` as ``adapter_name``; on failure remove any partial adapter."""
-    targets = [{}] + ([{"load_into_transformer_2": True}] if _has_second_expert(pipe) else [])
+def load_adapter(pipe: Any, path: Path, adapter_name: str, *, hotswap: bool = False) -> None:
+    """Load ``path`` into ``pipe`` as ``adapter_name`` (with ``hotswap``: into the existing adapter of that
+    name, in place); on failure remove any partial adapter."""
+    swap = {"hotswap": True} if hotswap else {}
+    targets = [swap] + ([{**swap, "load_into_transformer_2": True}] if _has_second_expert(pipe) else [])
     try:
         with warnings.catch_warnings():  # peft warns on every adapter after the first: expected here
             warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")

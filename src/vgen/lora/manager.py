@@ -2,7 +2,8 @@
 
 One manager serves a whole process (it may be shared between ProductionManagers). Resolution is
 pure Python (no torch) so the runner can validate every job before loading a model; activation
-loads each LoRA file once per pipeline and then only switches adapters and weights.
+loads each LoRA file once per pipeline and then only switches adapters and weights (on a compiled
+pipeline: swaps files into fixed adapter slots, see ``vgen.lora.hotswap``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from vgen.errors import ConfigError
 from vgen.hashing import file_sha256, payload_hash
+from vgen.lora.hotswap import HotswapSlots, SlotLayout, SlotsLost
 from vgen.lora.library import LoRALibrary, discover, expand_dirs
 from vgen.lora.multipliers import parse_multiplier
 from vgen.lora.presets import PresetSpec, load_preset, parse_lora_entries
@@ -60,6 +62,7 @@ class LoRAInjectionManager:
         self._file_hashes: dict[tuple[Path, int, int], str] = {}
         self._preset_specs: dict[tuple[Path, int, int], PresetSpec] = {}
         self._loaded: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+        self._slots: weakref.WeakKeyDictionary[Any, HotswapSlots] = weakref.WeakKeyDictionary()
         self.load_count = 0  # discoveries run (hydrate cache misses)
         self.lora_file_loads = 0  # LoRA files loaded into a pipeline
 
@@ -165,10 +168,17 @@ class LoRAInjectionManager:
         return resolved.prompt.apply(prompt)
 
     # ----- activation (torch) ----------------------------------------------------------------
-    def activate(self, pipe: Any, resolved: ResolvedLoras) -> None:
-        """Load missing adapters into ``pipe`` and set step 0's weights; disable LoRA for none."""
+    def activate(self, pipe: Any, resolved: ResolvedLoras, *, slots: SlotLayout | None = None) -> None:
+        """Load missing adapters into ``pipe`` and set step 0's weights; disable LoRA for none.
+
+        ``slots``: ``pipe`` is compiled, so its LoRAs go into fixed hotswapped slots (see
+        ``vgen.lora.hotswap``); pass the same layout for every job on that pipeline.
+        """
         from vgen.lora import adapters
 
+        if slots is not None:
+            self._activate_slots(pipe, resolved, slots)
+            return
         loaded = self._loaded.setdefault(pipe, set())
         resolved.applied_weights.clear()
         if not resolved.entries:
@@ -182,11 +192,33 @@ class LoRAInjectionManager:
                 self.lora_file_loads += 1
         self._apply_step(pipe, resolved, 0, enable=True)
 
+    def _activate_slots(self, pipe: Any, resolved: ResolvedLoras, layout: SlotLayout) -> None:
+        resolved.applied_weights.clear()
+        slots = self._slots.get(pipe)
+        if slots is None:
+            if not resolved.entries:
+                return
+            slots = self._slots[pipe] = HotswapSlots.create(pipe, resolved, layout)
+            self.lora_file_loads += len(resolved.adapter_names)
+        else:
+            try:
+                self.lora_file_loads += slots.fill(pipe, resolved)
+            except SlotsLost:
+                del self._slots[pipe]
+                raise
+        if resolved.entries:
+            self._apply_step(pipe, resolved, 0)
+        else:
+            slots.set_weights(resolved, [])
+
     def _apply_step(self, pipe: Any, resolved: ResolvedLoras, step: int, *, enable: bool = False) -> None:
         from vgen.lora import adapters
 
         weights = resolved.weights_for_step(step)
-        adapters.set_weights(pipe, resolved, weights, enable=enable)
+        if (slots := self._slots.get(pipe)) is not None:
+            slots.set_weights(resolved, weights)
+        else:
+            adapters.set_weights(pipe, resolved, weights, enable=enable)
         resolved.applied_weights.append(weights)
 
     def step_callback(self, pipe: Any, resolved: ResolvedLoras) -> Callable | None:
@@ -213,7 +245,10 @@ class LoRAInjectionManager:
 
         for pipe, names in list(self._loaded.items()):
             adapters.delete(pipe, sorted(names))
+        for pipe, slots in list(self._slots.items()):
+            adapters.delete(pipe, slots.names)
         self._loaded = weakref.WeakKeyDictionary()
+        self._slots = weakref.WeakKeyDictionary()
         self._libraries.clear()
         self._file_hashes.clear()
         self._preset_specs.clear()

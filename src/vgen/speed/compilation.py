@@ -1,10 +1,11 @@
 """``runtime.compile``: torch.compile the transformer once, when the pipeline loads.
 
 ``regional`` compiles only the repeated transformer blocks (diffusers ``compile_repeated_blocks``):
-most of the speed-up of ``full`` for a fraction of the compile time. Before compiling, LoRA
-hotswapping is enabled for adapters up to ``runtime.lora_max_rank``, so that swapping a LoRA's
-weights into the compiled model (``load_lora_weights(..., hotswap=True)``) does not recompile.
-A compiled model is a different loaded object: the mode and rank are in the pipeline cache key.
+most of the speed-up of ``full`` for a fraction of the compile time. The LoRA manager puts the LoRAs
+of a compiled pipeline into fixed adapter slots padded to ``runtime.lora_max_rank`` and swaps files
+into them (``vgen.lora.hotswap``), so switching LoRAs between jobs does not recompile (the first LoRA
+job does, once: its adapters are new modules). A compiled model is a different loaded object: the
+mode and rank are in the pipeline cache key.
 """
 
 from __future__ import annotations
@@ -34,12 +35,10 @@ def cache_key(runtime_cfg: Any) -> str:
 
 
 def compile_pipeline(pipe: Any, runtime_cfg: Any) -> Any:
-    """Enable LoRA hotswap, then compile the pipeline's transformer(s) per ``runtime.compile``."""
+    """Compile the pipeline's transformer(s) per ``runtime.compile``."""
     mode = validate_compile(runtime_cfg)
     if mode == "off":
         return pipe
-    if hasattr(pipe, "enable_lora_hotswap"):
-        pipe.enable_lora_hotswap(target_rank=runtime_cfg.lora_max_rank)
     for name in ("transformer", "transformer_2"):
         transformer = getattr(pipe, name, None)
         if transformer is None:
