@@ -193,9 +193,9 @@ class ProductionManager:
         placement = resolve_placement(self.cfg.runtime)
         runtime_cfg = self.cfg.runtime
         key = PipelineKey.for_model(self.cfg.model, placement, quantization=quantization_key(runtime_cfg),
-                                    compile=compile_key(runtime_cfg))
+                                    compile=compile_key(runtime_cfg, self.cfg.cache))
         pipe, load_s = self.pipeline_cache.get(key, lambda: compile_pipeline(
-            load_pipeline(self.cfg.model, placement, runtime_cfg.cache_dir, runtime_cfg), runtime_cfg))
+            load_pipeline(self.cfg.model, placement, runtime_cfg.cache_dir, runtime_cfg), runtime_cfg, self.cfg.cache))
         # The folder the weights came from: an HF-cache commit hash, a local dir name, tiny_wan-vN.
         self.model_snapshot = Path(pipe.config._name_or_path).name
         from vgen.models.overrides import effective_settings

@@ -6,6 +6,12 @@ of a compiled pipeline into fixed adapter slots padded to ``runtime.lora_max_ran
 into them (``vgen.lora.hotswap``), so switching LoRAs between jobs does not recompile (the first LoRA
 job does, once: its adapters are new modules). A compiled model is a different loaded object: the
 mode and rank are in the pipeline cache key.
+
+Step caches (the ``cache`` group) decide per step, in Python hooks around the transformer blocks,
+whether to run or reuse them; torch.compile cannot trace that into one graph, so with a step cache
+the blocks are compiled allowing graph breaks at the hooks (``fullgraph=False``: the block bodies are
+still compiled), and without one as a full graph, which fails loudly if anything breaks it. Which of
+the two is in the pipeline key, so a sweep from ``cache=none`` to a cache reloads instead of failing.
 """
 
 from __future__ import annotations
@@ -29,22 +35,30 @@ def validate_compile(runtime_cfg: Any) -> str:
     return mode
 
 
-def cache_key(runtime_cfg: Any) -> str:
+def cache_key(runtime_cfg: Any, cache_cfg: Any) -> str:
     mode = validate_compile(runtime_cfg)
-    return "off" if mode == "off" else f"{mode},lora_max_rank={runtime_cfg.lora_max_rank}"
+    if mode == "off":
+        return "off"
+    graphs = "full graphs" if _full_graph(cache_cfg) else "graph breaks at step-cache hooks"
+    return f"{mode},lora_max_rank={runtime_cfg.lora_max_rank},{graphs}"
 
 
-def compile_pipeline(pipe: Any, runtime_cfg: Any) -> Any:
-    """Compile the pipeline's transformer(s) per ``runtime.compile``."""
+def _full_graph(cache_cfg: Any) -> bool:
+    return cache_cfg is None or cache_cfg.name == "none"
+
+
+def compile_pipeline(pipe: Any, runtime_cfg: Any, cache_cfg: Any) -> Any:
+    """Compile the pipeline's transformer(s) per ``runtime.compile`` (``cache_cfg``: the run's step cache)."""
     mode = validate_compile(runtime_cfg)
     if mode == "off":
         return pipe
+    fullgraph = _full_graph(cache_cfg)
     for name in ("transformer", "transformer_2"):
         transformer = getattr(pipe, name, None)
         if transformer is None:
             continue
         if mode == "regional":
-            transformer.compile_repeated_blocks(fullgraph=True)
+            transformer.compile_repeated_blocks(fullgraph=fullgraph)
         else:
-            transformer.compile(fullgraph=True)
+            transformer.compile(fullgraph=fullgraph)
     return pipe
