@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
+PLAIN_TYPES = {str, int, float, bool, type(None)}  # exact types canonicalize returns unchanged
+
 
 def canonicalize(value: Any) -> Any:
     """Turn ``value`` into plain JSON types: mappings with str keys, lists, str/int/float/bool/None.
@@ -18,8 +20,8 @@ def canonicalize(value: Any) -> Any:
         return value
     if isinstance(value, PurePath):
         return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): canonicalize(v) for k, v in value.items()}
+    if isinstance(value, Mapping):  # plain values inline: a job's settings are hashed once per job
+        return {str(k): v if type(v) in PLAIN_TYPES else canonicalize(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
         return sorted((canonicalize(v) for v in value), key=canonical_json)
     if isinstance(value, (list, tuple)):

@@ -44,6 +44,11 @@ def adapter_payload_hashes(adapter_payloads: Mapping[str, Any]) -> dict[str, dic
     return {name: payload_hash(payload) for name, payload in adapter_payloads.items()}
 
 
+def row_json(value: Any) -> str:
+    """How a manifest encodes a row (and each value in it): sorted keys, compact, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 class ManifestRecorder:
     """Wraps a media context so that every ``save_*`` call is captured as an artifact of this job.
 
@@ -81,7 +86,7 @@ class ManifestLog:
 
     def append(self, row: Mapping[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+        line = (row_json(row) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close

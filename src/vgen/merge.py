@@ -26,7 +26,7 @@ from typing import Any, Iterator
 from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.errors import ConfigError, VgenError
 from vgen.hashing import canonical_json
-from vgen.manifest import MANIFEST_RELATIVE_PATH, manifest_lines
+from vgen.manifest import MANIFEST_RELATIVE_PATH, manifest_lines, row_json
 
 MERGED_MANIFEST_NAME = "run_history.jsonl"
 COVERAGE_NAME = "merge_coverage.json"
@@ -63,8 +63,12 @@ def launch_cwd(run_dir: Path) -> Path | None:
     return Path(load_yaml(run_dir / HYDRA_CONFIG)["hydra"]["runtime"]["cwd"])
 
 
-def expected_job_ids(run_dir: Path, cache: dict[str, list[str]]) -> list[str]:
-    """The job ids a run was to run: its saved queue expanded and ``only_jobs``-filtered (all its shards)."""
+def expected_job_ids(run_dir: Path, seen_queues: set[str]) -> list[str]:
+    """The job ids a run was to run: its saved queue expanded and ``only_jobs``-filtered (all its shards).
+
+    Empty when a run dir in ``seen_queues`` had the same queue (its shards differ only in
+    ``queue.shard``): a sweep of 64 shards of one queue expands it once, not 64 times.
+    """
     from vgen.jobs import expand_jobs
     from vgen.shards import filter_jobs
 
@@ -79,13 +83,14 @@ def expected_job_ids(run_dir: Path, cache: dict[str, list[str]]) -> list[str]:
             queue[key] = str(cwd / Path(queue[key]).expanduser())  # an absolute path stays as it is
     key = canonical_json({"queue": {k: v for k, v in queue.items() if k != "shard"}, "generation": generation,
                           "model": config["model"]})
-    if key not in cache:
-        try:
-            jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
-            cache[key] = [job.job_id for job in filter_jobs(jobs, queue.get("only_jobs"))]
-        except ConfigError as error:
-            raise ConfigError(f"{config_file}: {error}") from None
-    return cache[key]
+    if key in seen_queues:
+        return []
+    seen_queues.add(key)
+    try:
+        jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
+        return [job.job_id for job in filter_jobs(jobs, queue.get("only_jobs"))]
+    except ConfigError as error:
+        raise ConfigError(f"{config_file}: {error}") from None
 
 
 def rebased_artifacts(artifacts: list[dict[str, Any]] | None, prefix: str) -> list[dict[str, Any]] | None:
@@ -108,7 +113,8 @@ def rebased_line(text: str, row: dict[str, Any], prefix: str) -> str:
     """The manifest line with its artifact paths re-based, every other byte as it was.
 
     Only the ``artifacts`` value is re-encoded and spliced in (re-encoding whole rows would cost most
-    of a large merge); a line where that value cannot be found is re-encoded whole.
+    of a large merge). Its old text is found by encoding it as vgen's manifests do (no decoding), else
+    by decoding it; a line where it cannot be found is re-encoded whole.
     """
     text = text if text.endswith("\n") else text + "\n"
     moved = rebased_artifacts(row.get("artifacts"), prefix)
@@ -119,14 +125,16 @@ def rebased_line(text: str, row: dict[str, Any], prefix: str) -> str:
         value_start = start + len(ARTIFACTS_KEY)
         while text[value_start] in " \t":
             value_start += 1
+        old = row_json(row["artifacts"])
+        if text.startswith(old, value_start):
+            return text[:value_start] + row_json(moved) + text[value_start + len(old):]
         try:
             value, end = JSON_DECODER.raw_decode(text, value_start)
         except ValueError:
             value = None
         if value == row["artifacts"]:
-            return text[:value_start] + json.dumps(moved, sort_keys=True, separators=(",", ":"), ensure_ascii=False) \
-                + text[end:]
-    return json.dumps({**row, "artifacts": moved}, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+            return text[:value_start] + row_json(moved) + text[end:]
+    return row_json({**row, "artifacts": moved}) + "\n"
 
 
 @dataclass
@@ -158,13 +166,13 @@ class Coverage:
 
 def merged_rows(sweep_dir: Path, out_dir: Path, coverage: Coverage) -> Iterator[str]:
     """Every manifest row of the sweep as a JSONL line (artifact paths relative to ``out_dir``); fills ``coverage``."""
-    cache: dict[str, list[str]] = {}
+    seen_queues: set[str] = set()
     expected: dict[str, None] = {}
     for run_dir in find_run_dirs(sweep_dir):
         coverage.run_dirs += 1
         if (run_dir / RESOLVED_CONFIG_NAME).is_file():
             coverage.configs += 1
-            expected.update(dict.fromkeys(expected_job_ids(run_dir, cache)))
+            expected.update(dict.fromkeys(expected_job_ids(run_dir, seen_queues)))
         prefix = Path(os.path.relpath(run_dir.resolve(), out_dir.resolve())).as_posix()
         latest: dict[str, str] = {}
         for _, text, row in manifest_lines(run_dir / MANIFEST_RELATIVE_PATH):
