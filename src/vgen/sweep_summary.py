@@ -294,7 +294,7 @@ def table_line(cells: list[str]) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
-def format_table(records: list[dict[str, Any]], sweep_dir: Path, title: str = "Sweep") -> str:
+def format_table(records: list[dict[str, Any]], sweep_dir: Path, title: str = "Sweep", points: bool = True) -> str:
     """A Markdown table: one line per point, or per point and grid cell when points have job grids.
     The sweep's axes (overrides whose values differ between points) and the ``queue.grid`` keys each
     get a column."""
@@ -319,7 +319,8 @@ def format_table(records: list[dict[str, Any]], sweep_dir: Path, title: str = "S
             lines.append(table_line([str(record["num"]), *point_values, *values, record["status"], jobs_text(cell["jobs"]), *common,
                                      "<br>".join(cell["artifacts"]) or "-", error, *([logs_text(record)] if logs else [])]))
     counts = Counter(record["status"] for record in records)
-    lines += ["", "Points: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))]
+    if points:
+        lines += ["", "Points: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))]
     return "\n".join(lines) + "\n"
 
 
@@ -346,7 +347,7 @@ def write_grid_summary(run_dir: Path, overrides: list[str], exit_code: int) -> P
     record = {"num": 0, "overrides": overrides, "status": EXIT_STATUS.get(exit_code, "failed"), "error": None,
               "run_dir": str(run_dir), **outcome}
     target = run_dir / GRID_SUMMARY_NAME
-    target.write_text(format_table([record], run_dir.resolve(), title="Run"), encoding="utf-8")
+    target.write_text(format_table([record], run_dir.resolve(), title="Run", points=False), encoding="utf-8")
     return target
 
 
