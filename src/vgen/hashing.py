@@ -31,9 +31,13 @@ def canonicalize(value: Any) -> Any:
     return str(value)
 
 
+# Built once: json.dumps with arguments builds an encoder per call (a job id is one call per job).
+CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, compact separators, UTF-8 kept as is: the byte-stable serialisation we hash."""
-    return json.dumps(canonicalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return CANONICAL_ENCODER.encode(canonicalize(value))
 
 
 def sha256_hex(data: bytes | str) -> str:

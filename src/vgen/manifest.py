@@ -17,7 +17,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from vgen.hashing import payload_hash
+from vgen.hashing import CANONICAL_ENCODER, payload_hash
 
 MANIFEST_RELATIVE_PATH = Path("manifests") / "run_history.jsonl"
 SAVE_METHODS = ("save_video", "save_image", "save_audio", "save_mask_archive")
@@ -46,7 +46,7 @@ def adapter_payload_hashes(adapter_payloads: Mapping[str, Any]) -> dict[str, dic
 
 def row_json(value: Any) -> str:
     """How a manifest encodes a row (and each value in it): sorted keys, compact, UTF-8 kept."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return CANONICAL_ENCODER.encode(value)
 
 
 class ManifestRecorder:
