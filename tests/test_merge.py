@@ -78,7 +78,12 @@ def test_failed_and_duplicated_jobs_are_counted(local_gpus_sweep, capsys, tmp_pa
     assert sorted(coverage["duplicated_job_ids"]) == sorted(row["job_id"] for row in shard0)
     assert (coverage["succeeded_once"], coverage["missing"]) == (len(shard1) - 1, 0)
     assert coverage["torn_lines"] == 1 and coverage["rows"] == 2 * len(shard0) + len(shard1) + 1
-    assert "failed: " + shard1[0]["job_id"] in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "failed: " + shard1[0]["job_id"] in printed
+    # The coverage points at the run dir whose job failed, and at its log.
+    assert coverage["run_dirs_to_check"] == [{"run_dir": "1", "point_status": "success",
+                                              "job_statuses": ["error", "success"], "logs": ["1/vgen.log"]}]
+    assert "  check 1 (point success; jobs: error, success): 1/vgen.log" in printed
 
 
 @pytest.mark.slow

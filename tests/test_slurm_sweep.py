@@ -184,4 +184,8 @@ def test_timeouts_requeue_a_bounded_number_of_times_then_the_point_fails(slurm_e
     assert "timed-out too many times" in row["error"]
     first, second = attempt_logs(sweep)  # the failed point's summary line points at both attempts' logs
     assert "SIGUSR2 received" in first and "Requeued job" in first
-    assert "SIGUSR2 received" in second and "not requeued" in second and "Requeued job" not in second
+    assert "SIGUSR2 received" in second and "Requeued job" not in second
+    merged = run_vgen(str(sweep), module="vgen.merge", cwd=sweep.parent, env=slurm_env)  # so does the merge
+    assert merged.returncode == 1, merged.stdout + merged.stderr
+    assert ("  check 0 (point failed; jobs: aborted): 0/vgen.log 0/slurm_logs/attempt-1.out 0/slurm_logs/attempt-1.err "
+            "0/slurm_logs/attempt-2.out 0/slurm_logs/attempt-2.err") in merged.stdout, merged.stdout

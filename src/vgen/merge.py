@@ -146,6 +146,7 @@ class Coverage:
     expected: list[str] = field(default_factory=list)
     successes: Counter = field(default_factory=Counter)  # job_id -> run dirs whose latest row is a success
     seen: set[str] = field(default_factory=set)  # job ids with any row
+    to_check: list[dict[str, Any]] = field(default_factory=list)  # run dirs that did not end well, their logs
 
     def report(self) -> dict[str, Any]:
         expected = set(self.expected)
@@ -161,6 +162,8 @@ class Coverage:
             "unexpected": len(unexpected), "complete": bool(expected) and len(once) == len(expected),
             "failed_job_ids": failed, "missing_job_ids": missing, "duplicated_job_ids": duplicated,
             "unexpected_job_ids": unexpected,
+            # Only while a job failed or is missing: a run dir whose failure a rerun made good needs no look.
+            **({"run_dirs_to_check": self.to_check} if self.to_check and (failed or missing) else {}),
         }
 
 
@@ -185,7 +188,28 @@ def merged_rows(sweep_dir: Path, out_dir: Path, coverage: Coverage) -> Iterator[
             yield rebased_line(text, row, prefix)
         coverage.seen.update(latest)
         coverage.successes.update(job for job, status in latest.items() if status == "success")
+        check = run_dir_to_check(run_dir, set(latest.values()), out_dir)
+        if check:
+            coverage.to_check.append(check)
     coverage.expected = list(expected)
+
+
+def run_dir_to_check(run_dir: Path, statuses: set[str], out_dir: Path) -> dict[str, Any] | None:
+    """A run dir where a job's latest row is not a success, or a sweep point whose record does not say
+    success (it failed, or was killed and still says running), with the logs to read (relative to
+    ``out_dir``): its vgen.log and each SLURM attempt's stdout/stderr (cut per attempt); else None."""
+    from vgen.attempt_logs import split_attempt_logs
+    from vgen.report.collect import LOG_NAME
+    from vgen.sweep_summary import read_record
+
+    record = read_record(run_dir) or {}
+    if statuses <= {"success"} and record.get("status", "success") == "success":
+        return None
+    logs = [run_dir / LOG_NAME] if (run_dir / LOG_NAME).is_file() else []
+    for attempt in split_attempt_logs(run_dir, record.get("attempts") or []):
+        logs += [run_dir / attempt[stream] for stream in ("stdout", "stderr") if attempt[stream]]
+    return {"run_dir": os.path.relpath(run_dir, out_dir), "point_status": record.get("status"),
+            "job_statuses": sorted(statuses), "logs": [os.path.relpath(log, out_dir) for log in logs]}
 
 
 def write_atomically(path: Path, lines: Iterator[str]) -> None:
@@ -228,6 +252,10 @@ def format_coverage(report: dict[str, Any], out_dir: Path) -> str:
         if ids:
             more = f" (+{len(ids) - SHOWN_IDS} more)" if len(ids) > SHOWN_IDS else ""
             lines.append(f"  {name}: {' '.join(ids[:SHOWN_IDS])}{more}")
+    for check in report.get("run_dirs_to_check", []):
+        status = f"point {check['point_status']}" if check["point_status"] else "no point record"
+        lines.append(f"  check {check['run_dir']} ({status}; jobs: {', '.join(check['job_statuses']) or 'none'}): "
+                     f"{' '.join(check['logs']) or 'no logs'}")
     lines.append(f"report: {out_dir / COVERAGE_NAME}")
     return "\n".join(lines)
 
