@@ -144,13 +144,12 @@ def point_record(config: DictConfig, outcome: dict[str, Any]) -> dict[str, Any] 
 
 def attempts_so_far(run_dir: Path, starting: bool) -> list[dict[str, Any]]:
     """The point's SLURM attempts (a requeued task runs again in the same run dir): those its record
-    lists for the same SLURM job, plus this one when it is ``starting``."""
+    lists, plus this one when it is ``starting`` in a SLURM task (then only those of the same SLURM
+    job: a new sweep in an old dir starts afresh; a rerun by hand outside SLURM keeps them)."""
     earlier = (read_record(run_dir) or {}).get("attempts", [])
-    if not starting:
-        return earlier
-    attempt = this_attempt()
+    attempt = this_attempt() if starting else None
     if attempt is None:
-        return []
+        return earlier
     return [*(entry for entry in earlier if entry["slurm_job_id"] == attempt["slurm_job_id"]), attempt]
 
 
