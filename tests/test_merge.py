@@ -12,7 +12,7 @@ import pytest
 from conftest import read_manifest, run_vgen
 from vgen.hashing import file_sha256
 from vgen.manifest import ManifestLog
-from vgen.merge import COVERAGE_NAME, MERGED_MANIFEST_NAME, main as merge_main
+from vgen.merge import COVERAGE_NAME, MERGED_MANIFEST_NAME, main as merge_main, rebased_line
 
 FAST = ["runtime.progress=false", "generation.steps=2", "queue.jobs=[]"]
 SHOTS = "prompt,seed\na fox,1\na boat,2\na tree,3\na cat,4\na dog,5\n"
@@ -139,3 +139,26 @@ def test_a_resolved_config_written_by_another_tool_is_bad_input(tmp_path):
     assert result.returncode == 2 and "not a vgen resolved config" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not list((tmp_path / "sweep").glob("*.json*"))
+
+
+ARTIFACTS = [{"path": "videos/0000_ab_é.mp4", "metadata_sidecar": None, "bytes": 3},
+             {"path": "/abs/poster.png", "metadata_sidecar": "videos/0000_ab.json"}]
+REBASED = [{**ARTIFACTS[0], "path": "0/videos/0000_ab_é.mp4"}, {**ARTIFACTS[1], "metadata_sidecar": "0/videos/0000_ab.json"}]
+NESTED = {"source": {"path": "0/in.png"}}  # a nested path field that starts like the prefix: not re-based
+
+
+@pytest.mark.parametrize("nested", [{}, NESTED], ids=["flat", "nested-path"])
+@pytest.mark.parametrize("encode", [
+    lambda value: json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False),  # as vgen writes it
+    lambda value: json.dumps(value),  # another tool: spaces, key order as given, \u escapes
+], ids=["vgen", "other"])
+def test_rebased_line_changes_only_the_relative_artifact_paths(encode, nested):
+    """Relative artifact paths get the prefix; every other byte of the line stays as it was."""
+    artifacts = [{**ARTIFACTS[0], **nested}, ARTIFACTS[1]]
+    rebased = [{**REBASED[0], **nested}, REBASED[1]]
+    row = {"job_id": "ab", "status": "success", "timings": {"generate_s": 1.5}, "artifacts": artifacts}
+    text = encode(row) + "\n"
+    line = rebased_line(text, json.loads(text), "0")
+    assert json.loads(line) == {**row, "artifacts": rebased}
+    assert line.replace(json.dumps(rebased, sort_keys=True, separators=(",", ":"), ensure_ascii=False), "X") == \
+        text.replace(encode(artifacts), "X")

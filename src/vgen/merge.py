@@ -109,31 +109,42 @@ def rebased_artifacts(artifacts: list[dict[str, Any]] | None, prefix: str) -> li
     return moved if changed else None
 
 
+def without_prefix(encoded: str, prefix: str) -> str:
+    """``encoded`` (re-based artifacts as vgen encodes them) with ``prefix/`` taken off every path field
+    again: the old value's text when the row was written by vgen. A guess the caller checks against
+    the line (a JSON value is a prefix of no other, so a match is the value), costing no encoding."""
+    escaped = row_json(f"{prefix}/")[1:-1]
+    for name in ARTIFACT_PATH_FIELDS:
+        encoded = encoded.replace(f'"{name}":"{escaped}', f'"{name}":"')
+    return encoded
+
+
 def rebased_line(text: str, row: dict[str, Any], prefix: str) -> str:
     """The manifest line with its artifact paths re-based, every other byte as it was.
 
     Only the ``artifacts`` value is re-encoded and spliced in (re-encoding whole rows would cost most
-    of a large merge). Its old text is found by encoding it as vgen's manifests do (no decoding), else
-    by decoding it; a line where it cannot be found is re-encoded whole.
+    of a large merge). Its old text is found as :func:`without_prefix` guesses it (a vgen-written
+    row), else by decoding it; a line where it cannot be found is re-encoded whole.
     """
     text = text if text.endswith("\n") else text + "\n"
     moved = rebased_artifacts(row.get("artifacts"), prefix)
     if moved is None:
         return text
+    encoded = row_json(moved)
     start = text.find(ARTIFACTS_KEY)
     if start >= 0:
         value_start = start + len(ARTIFACTS_KEY)
         while text[value_start] in " \t":
             value_start += 1
-        old = row_json(row["artifacts"])
+        old = without_prefix(encoded, prefix)
         if text.startswith(old, value_start):
-            return text[:value_start] + row_json(moved) + text[value_start + len(old):]
+            return text[:value_start] + encoded + text[value_start + len(old):]
         try:
             value, end = JSON_DECODER.raw_decode(text, value_start)
         except ValueError:
             value = None
         if value == row["artifacts"]:
-            return text[:value_start] + row_json(moved) + text[end:]
+            return text[:value_start] + encoded + text[end:]
     return row_json({**row, "artifacts": moved}) + "\n"
 
 
