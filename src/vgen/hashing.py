@@ -16,12 +16,15 @@ def canonicalize(value: Any) -> Any:
 
     Paths become strings, tuples/sets become lists (sets sorted), anything else becomes ``str()``.
     """
-    if value is None or isinstance(value, (bool, int, float, str)):
+    # Exact types first and plain values inline: every job id hashes its settings (100k in a merge).
+    if type(value) in PLAIN_TYPES:
+        return value
+    if type(value) is dict or isinstance(value, Mapping):
+        return {str(k): v if type(v) in PLAIN_TYPES else canonicalize(v) for k, v in value.items()}
+    if isinstance(value, (bool, int, float, str)):  # their subclasses
         return value
     if isinstance(value, PurePath):
         return str(value)
-    if isinstance(value, Mapping):  # plain values inline: a job's settings are hashed once per job
-        return {str(k): v if type(v) in PLAIN_TYPES else canonicalize(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
         return sorted((canonicalize(v) for v in value), key=canonical_json)
     if isinstance(value, (list, tuple)):
