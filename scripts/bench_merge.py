@@ -2,7 +2,7 @@
 
 Builds SHARDS run dirs under a temp dir, as a sharded sweep leaves them: each a resolved config of
 the same queue (a prompts file of ROWS prompts, ``queue.num_shards=SHARDS``, its ``queue.shard``) and
-a manifest with one success row (full-size ``inputs`` and one video artifact) per job of its shard.
+a manifest with one success row as vgen writes it (full-size ``inputs`` and one video artifact) per job of its shard.
 Then times ``merge_sweep`` (wall and CPU time) (expected jobs expanded from the configs, rows merged and re-based,
 coverage written) and prints the numbers. Example: python scripts/bench_merge.py --rows 100000 --shards 64
 """
@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.jobs.expand import expand_jobs
-from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, row_json
 from vgen.merge import merge_sweep
 from vgen.jobs.shards import partition
 
@@ -58,8 +58,7 @@ def build_sweep(root: Path, rows: int, shards: int) -> Path:
         (run_dir / RESOLVED_CONFIG_NAME).write_text(json.dumps({"queue": {**queue, "shard": shard},
                                                                 "generation": GENERATION, "model": MODEL}))
         with open(run_dir / MANIFEST_RELATIVE_PATH, "w") as handle:
-            handle.writelines(json.dumps(synthetic_row(job, f"run{shard}"), sort_keys=True) + "\n"
-                              for job in shard_jobs)
+            handle.writelines(row_json(synthetic_row(job, f"run{shard}")) + "\n" for job in shard_jobs)
     return sweep
 
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import read_manifest, run_vgen
 from vgen.hashing import file_sha256
 from vgen.rundir.manifest import ManifestLog
-from vgen.merge import COVERAGE_NAME, MERGED_MANIFEST_NAME, main as merge_main
+from vgen.merge import COVERAGE_NAME, MERGED_MANIFEST_NAME, main as merge_main, rebased_line
 
 FAST = ["runtime.progress=false", "generation.steps=2", "queue.jobs=[]"]
 SHOTS = "prompt,seed\na fox,1\na boat,2\na tree,3\na cat,4\na dog,5\n"
@@ -78,7 +78,12 @@ def test_failed_and_duplicated_jobs_are_counted(local_gpus_sweep, capsys, tmp_pa
     assert sorted(coverage["duplicated_job_ids"]) == sorted(row["job_id"] for row in shard0)
     assert (coverage["succeeded_once"], coverage["missing"]) == (len(shard1) - 1, 0)
     assert coverage["torn_lines"] == 1 and coverage["rows"] == 2 * len(shard0) + len(shard1) + 1
-    assert "failed: " + shard1[0]["job_id"] in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "failed: " + shard1[0]["job_id"] in printed
+    # The coverage points at the run dir whose job failed, and at its log.
+    assert coverage["run_dirs_to_check"] == [{"run_dir": "1", "point_status": "success",
+                                              "job_statuses": ["error", "success"], "logs": ["1/vgen.log"]}]
+    assert "  check 1 (point success; jobs: error, success): 1/vgen.log" in printed
 
 
 @pytest.mark.slow
@@ -134,3 +139,26 @@ def test_a_resolved_config_written_by_another_tool_is_bad_input(tmp_path):
     assert result.returncode == 2 and "not a vgen resolved config" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not list((tmp_path / "sweep").glob("*.json*"))
+
+
+ARTIFACTS = [{"path": "videos/0000_ab_é.mp4", "metadata_sidecar": None, "bytes": 3},
+             {"path": "/abs/poster.png", "metadata_sidecar": "videos/0000_ab.json"}]
+REBASED = [{**ARTIFACTS[0], "path": "0/videos/0000_ab_é.mp4"}, {**ARTIFACTS[1], "metadata_sidecar": "0/videos/0000_ab.json"}]
+NESTED = {"source": {"path": "0/in.png"}}  # a nested path field that starts like the prefix: not re-based
+
+
+@pytest.mark.parametrize("nested", [{}, NESTED], ids=["flat", "nested-path"])
+@pytest.mark.parametrize("encode", [
+    lambda value: json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False),  # as vgen writes it
+    lambda value: json.dumps(value),  # another tool: spaces, key order as given, \u escapes
+], ids=["vgen", "other"])
+def test_rebased_line_changes_only_the_relative_artifact_paths(encode, nested):
+    """Relative artifact paths get the prefix; every other byte of the line stays as it was."""
+    artifacts = [{**ARTIFACTS[0], **nested}, ARTIFACTS[1]]
+    rebased = [{**REBASED[0], **nested}, REBASED[1]]
+    row = {"job_id": "ab", "status": "success", "timings": {"generate_s": 1.5}, "artifacts": artifacts}
+    text = encode(row) + "\n"
+    line = rebased_line(text, json.loads(text), "0")
+    assert json.loads(line) == {**row, "artifacts": rebased}
+    assert line.replace(json.dumps(rebased, sort_keys=True, separators=(",", ":"), ensure_ascii=False), "X") == \
+        text.replace(encode(artifacts), "X")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, read_manifest, run_vgen
-from vgen.sweep.summary import POINT_RECORD_NAME, SUMMARY_JSONL_NAME
+from vgen.sweep.summary import POINT_RECORD_NAME, SUMMARY_JSONL_NAME, SUMMARY_TABLE_NAME
 
 pytestmark = pytest.mark.slow
 CLUSTER_SCRIPT = REPO_ROOT / "scripts" / "slurm_cluster.sh"
@@ -151,6 +151,23 @@ def test_preempted_point_is_requeued_and_finishes(slurm_env, start_sweep):
     assert code == 0, output[-4000:]
     assert [row["status"] for row in read_manifest(sweep / "0")] == ["aborted", "success"]
     assert [(row["num"], row["status"]) for row in summary_rows(sweep)] == [(0, "success")]
+    first, second = attempt_logs(sweep)
+    assert "SIGUSR2 received" in first and "this job is preempted" in first
+    assert "SIGUSR2" not in second and "Queue finished: 1 done" in second
+
+
+def attempt_logs(sweep: Path) -> list[str]:
+    """Each SLURM attempt's stdout + stderr of the one-point sweep's task, as its summary lists them
+    (submitit appends every attempt to the same files; vgen cuts them per attempt)."""
+    (row,) = summary_rows(sweep)
+    assert [(entry["attempt"], entry["restart_count"]) for entry in row["logs"]] == [(1, 0), (2, 1)], row["logs"]
+    table = (sweep / SUMMARY_TABLE_NAME).read_text()
+    assert "attempt 2: slurm_logs/attempt-2.out slurm_logs/attempt-2.err" in table, table
+    logs = [(sweep / "0" / entry["stdout"]).read_text() + (sweep / "0" / entry["stderr"]).read_text()
+            for entry in row["logs"]]
+    for log in logs:  # each attempt starts once and loads its model once
+        assert log.count("Starting with JobEnvironment") == 1 and log.count(LOADED) == 1, log[-3000:]
+    return logs
 
 
 def test_timeouts_requeue_a_bounded_number_of_times_then_the_point_fails(slurm_env, start_sweep):
@@ -165,3 +182,10 @@ def test_timeouts_requeue_a_bounded_number_of_times_then_the_point_fails(slurm_e
     (row,) = summary_rows(sweep)
     assert row["status"] == "failed" and "not requeued" in row["error"], row
     assert "timed-out too many times" in row["error"]
+    first, second = attempt_logs(sweep)  # the failed point's summary line points at both attempts' logs
+    assert "SIGUSR2 received" in first and "Requeued job" in first
+    assert "SIGUSR2 received" in second and "Requeued job" not in second
+    merged = run_vgen(str(sweep), module="vgen.merge", cwd=sweep.parent, env=slurm_env)  # so does the merge
+    assert merged.returncode == 1, merged.stdout + merged.stderr
+    assert ("  check 0 (point failed; jobs: aborted): 0/vgen.log 0/slurm_logs/attempt-1.out 0/slurm_logs/attempt-1.err "
+            "0/slurm_logs/attempt-2.out 0/slurm_logs/attempt-2.err") in merged.stdout, merged.stdout

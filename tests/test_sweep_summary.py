@@ -78,7 +78,7 @@ def test_point_without_record_is_listed_as_missing(basic_sweep, tmp_path):
     assert [(r["num"], r["status"]) for r in records] == [(0, "success"), (1, "missing"), (2, "success")]
     assert records[1]["overrides"][0] == "generation.guidance_scale=5"
     assert records[1]["jobs"] == {"success": 2}  # its manifest still tells what finished
-    assert "| 1 | missing |" in (copy / SUMMARY_TABLE_NAME).read_text()
+    assert "| 1 | 5 | missing |" in (copy / SUMMARY_TABLE_NAME).read_text()  # its swept value has a column
 
 
 def test_point_that_never_started_is_listed_as_missing(basic_sweep, tmp_path):

@@ -72,6 +72,10 @@ def run(cfg: DictConfig) -> int:
         from vgen.report import write_report_after_run
 
         write_report_after_run(run_dir, cfg.report)  # a sweep gets one report, from its sweep callback
+        from vgen.sweep.summary import write_grid_summary
+
+        if cfg.queue.grid and (table := write_grid_summary(run_dir, list(hydra_cfg.overrides.task), summary.exit_code)):
+            log.info("Grid summary: %s", table)
     if summary.stop_reason not in (None, ABORT) and hydra_cfg.mode == RunMode.MULTIRUN:
         raise SystemExit(summary.exit_code)  # a signal stops the whole sweep, not just this point
     return summary.exit_code

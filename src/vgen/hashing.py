@@ -8,18 +8,23 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
+PLAIN_TYPES = {str, int, float, bool, type(None)}  # exact types canonicalize returns unchanged
+
 
 def canonicalize(value: Any) -> Any:
     """Turn ``value`` into plain JSON types: mappings with str keys, lists, str/int/float/bool/None.
 
     Paths become strings, tuples/sets become lists (sets sorted), anything else becomes ``str()``.
     """
-    if value is None or isinstance(value, (bool, int, float, str)):
+    # Exact types first and plain values inline: every job id hashes its settings (100k in a merge).
+    if type(value) in PLAIN_TYPES:
+        return value
+    if type(value) is dict or isinstance(value, Mapping):
+        return {str(k): v if type(v) in PLAIN_TYPES else canonicalize(v) for k, v in value.items()}
+    if isinstance(value, (bool, int, float, str)):  # their subclasses
         return value
     if isinstance(value, PurePath):
         return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): canonicalize(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
         return sorted((canonicalize(v) for v in value), key=canonical_json)
     if isinstance(value, (list, tuple)):
@@ -29,9 +34,13 @@ def canonicalize(value: Any) -> Any:
     return str(value)
 
 
+# Built once: json.dumps with arguments builds an encoder per call (a job id is one call per job).
+CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, compact separators, UTF-8 kept as is: the byte-stable serialisation we hash."""
-    return json.dumps(canonicalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return CANONICAL_ENCODER.encode(canonicalize(value))
 
 
 def sha256_hex(data: bytes | str) -> str:

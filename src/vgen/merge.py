@@ -26,7 +26,7 @@ from typing import Any, Iterator
 from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.errors import ConfigError, VgenError
 from vgen.hashing import canonical_json
-from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, manifest_lines
+from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, manifest_lines, row_json
 
 MERGED_MANIFEST_NAME = "run_history.jsonl"
 COVERAGE_NAME = "merge_coverage.json"
@@ -63,8 +63,12 @@ def launch_cwd(run_dir: Path) -> Path | None:
     return Path(load_yaml(run_dir / HYDRA_CONFIG)["hydra"]["runtime"]["cwd"])
 
 
-def expected_job_ids(run_dir: Path, cache: dict[str, list[str]]) -> list[str]:
-    """The job ids a run was to run: its saved queue expanded and ``only_jobs``-filtered (all its shards)."""
+def expected_job_ids(run_dir: Path, seen_queues: set[str]) -> list[str]:
+    """The job ids a run was to run: its saved queue expanded and ``only_jobs``-filtered (all its shards).
+
+    Empty when a run dir in ``seen_queues`` had the same queue (its shards differ only in
+    ``queue.shard``): a sweep of 64 shards of one queue expands it once, not 64 times.
+    """
     from vgen.jobs.expand import expand_jobs
     from vgen.jobs.shards import filter_jobs
 
@@ -79,13 +83,14 @@ def expected_job_ids(run_dir: Path, cache: dict[str, list[str]]) -> list[str]:
             queue[key] = str(cwd / Path(queue[key]).expanduser())  # an absolute path stays as it is
     key = canonical_json({"queue": {k: v for k, v in queue.items() if k != "shard"}, "generation": generation,
                           "model": config["model"]})
-    if key not in cache:
-        try:
-            jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
-            cache[key] = [job.job_id for job in filter_jobs(jobs, queue.get("only_jobs"))]
-        except ConfigError as error:
-            raise ConfigError(f"{config_file}: {error}") from None
-    return cache[key]
+    if key in seen_queues:
+        return []
+    seen_queues.add(key)
+    try:
+        jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
+        return [job.job_id for job in filter_jobs(jobs, queue.get("only_jobs"))]
+    except ConfigError as error:
+        raise ConfigError(f"{config_file}: {error}") from None
 
 
 def rebased_artifacts(artifacts: list[dict[str, Any]] | None, prefix: str) -> list[dict[str, Any]] | None:
@@ -104,29 +109,43 @@ def rebased_artifacts(artifacts: list[dict[str, Any]] | None, prefix: str) -> li
     return moved if changed else None
 
 
+def without_prefix(encoded: str, prefix: str) -> str:
+    """``encoded`` (re-based artifacts as vgen encodes them) with ``prefix/`` taken off every path field
+    again: the old value's text when the row was written by vgen. A guess the caller checks against
+    the line (a JSON value is a prefix of no other, so a match is the value), costing no encoding."""
+    escaped = row_json(f"{prefix}/")[1:-1]
+    for name in ARTIFACT_PATH_FIELDS:
+        encoded = encoded.replace(f'"{name}":"{escaped}', f'"{name}":"')
+    return encoded
+
+
 def rebased_line(text: str, row: dict[str, Any], prefix: str) -> str:
     """The manifest line with its artifact paths re-based, every other byte as it was.
 
     Only the ``artifacts`` value is re-encoded and spliced in (re-encoding whole rows would cost most
-    of a large merge); a line where that value cannot be found is re-encoded whole.
+    of a large merge). Its old text is found as :func:`without_prefix` guesses it (a vgen-written
+    row), else by decoding it; a line where it cannot be found is re-encoded whole.
     """
     text = text if text.endswith("\n") else text + "\n"
     moved = rebased_artifacts(row.get("artifacts"), prefix)
     if moved is None:
         return text
+    encoded = row_json(moved)
     start = text.find(ARTIFACTS_KEY)
     if start >= 0:
         value_start = start + len(ARTIFACTS_KEY)
         while text[value_start] in " \t":
             value_start += 1
+        old = without_prefix(encoded, prefix)
+        if text.startswith(old, value_start):
+            return text[:value_start] + encoded + text[value_start + len(old):]
         try:
             value, end = JSON_DECODER.raw_decode(text, value_start)
         except ValueError:
             value = None
         if value == row["artifacts"]:
-            return text[:value_start] + json.dumps(moved, sort_keys=True, separators=(",", ":"), ensure_ascii=False) \
-                + text[end:]
-    return json.dumps({**row, "artifacts": moved}, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+            return text[:value_start] + encoded + text[end:]
+    return row_json({**row, "artifacts": moved}) + "\n"
 
 
 @dataclass
@@ -138,6 +157,7 @@ class Coverage:
     expected: list[str] = field(default_factory=list)
     successes: Counter = field(default_factory=Counter)  # job_id -> run dirs whose latest row is a success
     seen: set[str] = field(default_factory=set)  # job ids with any row
+    to_check: list[dict[str, Any]] = field(default_factory=list)  # run dirs that did not end well, their logs
 
     def report(self) -> dict[str, Any]:
         expected = set(self.expected)
@@ -153,18 +173,20 @@ class Coverage:
             "unexpected": len(unexpected), "complete": bool(expected) and len(once) == len(expected),
             "failed_job_ids": failed, "missing_job_ids": missing, "duplicated_job_ids": duplicated,
             "unexpected_job_ids": unexpected,
+            # Only while a job failed or is missing: a run dir whose failure a rerun made good needs no look.
+            **({"run_dirs_to_check": self.to_check} if self.to_check and (failed or missing) else {}),
         }
 
 
 def merged_rows(sweep_dir: Path, out_dir: Path, coverage: Coverage) -> Iterator[str]:
     """Every manifest row of the sweep as a JSONL line (artifact paths relative to ``out_dir``); fills ``coverage``."""
-    cache: dict[str, list[str]] = {}
+    seen_queues: set[str] = set()
     expected: dict[str, None] = {}
     for run_dir in find_run_dirs(sweep_dir):
         coverage.run_dirs += 1
         if (run_dir / RESOLVED_CONFIG_NAME).is_file():
             coverage.configs += 1
-            expected.update(dict.fromkeys(expected_job_ids(run_dir, cache)))
+            expected.update(dict.fromkeys(expected_job_ids(run_dir, seen_queues)))
         prefix = Path(os.path.relpath(run_dir.resolve(), out_dir.resolve())).as_posix()
         latest: dict[str, str] = {}
         for _, text, row in manifest_lines(run_dir / MANIFEST_RELATIVE_PATH):
@@ -177,7 +199,28 @@ def merged_rows(sweep_dir: Path, out_dir: Path, coverage: Coverage) -> Iterator[
             yield rebased_line(text, row, prefix)
         coverage.seen.update(latest)
         coverage.successes.update(job for job, status in latest.items() if status == "success")
+        check = run_dir_to_check(run_dir, set(latest.values()), out_dir)
+        if check:
+            coverage.to_check.append(check)
     coverage.expected = list(expected)
+
+
+def run_dir_to_check(run_dir: Path, statuses: set[str], out_dir: Path) -> dict[str, Any] | None:
+    """A run dir where a job's latest row is not a success, or a sweep point whose record does not say
+    success (it failed, or was killed and still says running), with the logs to read (relative to
+    ``out_dir``): its vgen.log and each SLURM attempt's stdout/stderr (cut per attempt); else None."""
+    from vgen.sweep.attempt_logs import split_attempt_logs
+    from vgen.report.collect import LOG_NAME
+    from vgen.sweep.summary import read_record
+
+    record = read_record(run_dir) or {}
+    if statuses <= {"success"} and record.get("status", "success") == "success":
+        return None
+    logs = [run_dir / LOG_NAME] if (run_dir / LOG_NAME).is_file() else []
+    for attempt in split_attempt_logs(run_dir, record.get("attempts") or []):
+        logs += [run_dir / attempt[stream] for stream in ("stdout", "stderr") if attempt[stream]]
+    return {"run_dir": os.path.relpath(run_dir, out_dir), "point_status": record.get("status"),
+            "job_statuses": sorted(statuses), "logs": [os.path.relpath(log, out_dir) for log in logs]}
 
 
 def write_atomically(path: Path, lines: Iterator[str]) -> None:
@@ -220,6 +263,10 @@ def format_coverage(report: dict[str, Any], out_dir: Path) -> str:
         if ids:
             more = f" (+{len(ids) - SHOWN_IDS} more)" if len(ids) > SHOWN_IDS else ""
             lines.append(f"  {name}: {' '.join(ids[:SHOWN_IDS])}{more}")
+    for check in report.get("run_dirs_to_check", []):
+        status = f"point {check['point_status']}" if check["point_status"] else "no point record"
+        lines.append(f"  check {check['run_dir']} ({status}; jobs: {', '.join(check['job_statuses']) or 'none'}): "
+                     f"{' '.join(check['logs']) or 'no logs'}")
     lines.append(f"report: {out_dir / COVERAGE_NAME}")
     return "\n".join(lines)
 

@@ -7,8 +7,10 @@ Which keys a model takes, and the pipeline argument each maps to, is declared pe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping  # typing.Mapping's isinstance is slow: it runs once per job
+from typing import Any
 
 from vgen.errors import ConfigError
 
@@ -36,11 +38,11 @@ def output_kind(model_cfg: Any) -> str:
     return TASK_OUTPUTS.get(getattr(model_cfg, "task", "t2v"), "video")  # t2v: the schema default
 
 
-def _absolute(value: Any, base_dir: Path) -> Any:
+def _absolute(value: Any, base_dir: str | Path) -> Any:
     if not isinstance(value, str) or not value.strip():
         return value
     path = Path(value).expanduser()
-    return str(path if path.is_absolute() else (base_dir / path).absolute())
+    return str(path if path.is_absolute() else (Path(base_dir) / path).absolute())
 
 
 def resolve_input_paths(job: Any, base_dir: str | Path) -> Any:
@@ -48,15 +50,16 @@ def resolve_input_paths(job: Any, base_dir: str | Path) -> Any:
     working dir for ``queue.jobs`` and ``generation``); a CSV cell's ``a.png;b.png`` becomes a list."""
     if not isinstance(job, Mapping):
         return job  # the key validation names the problem
-    base_dir = Path(base_dir)
     resolved = dict(job)
     for key in FILE_KEYS:
         value = resolved.get(key)
+        if value is None:
+            continue  # most jobs have no input files: no path work (a 100k-job queue expands in a merge)
         if key in LIST_KEYS and isinstance(value, str):
             value = [part.strip() for part in value.split(LIST_SEPARATOR) if part.strip()]
         if isinstance(value, (list, tuple)):
             resolved[key] = [_absolute(item, base_dir) for item in value]
-        elif value is not None:
+        else:
             resolved[key] = _absolute(value, base_dir)
     return resolved
 
@@ -92,7 +95,9 @@ def conditioning_settings(settings: Mapping[str, Any], where: str) -> dict[str, 
     Unset inputs (None) are removed, and ``fit``/``loop_video`` are kept only when the job has input
     files, so a text-to-video job's settings (and so its job id) do not change with this feature.
     """
-    clean = dict(resolve_input_paths(settings, Path.cwd()))
+    if not any(key in settings for key in CONDITIONING_KEYS):
+        return dict(settings)  # nothing to check (most jobs): the loops below would leave it as it is
+    clean = resolve_input_paths(settings, os.getcwd())
     for key in CONDITIONING_KEYS:
         if clean.get(key) is None:
             clean.pop(key, None)

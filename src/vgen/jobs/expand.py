@@ -10,7 +10,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Container, Mapping
+from collections.abc import Mapping  # typing.Mapping's isinstance is slow: it runs once per job
+from typing import Any, Container
 
 from vgen.conditioning.spec import CONDITIONING_KEYS, conditioning_settings, resolve_input_paths
 from vgen.config.schema import GenerationConfig
@@ -96,6 +97,11 @@ def _read_text(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"queue.prompts_file: cannot read {path}: {exc.strerror}") from None
+    if b"\0" not in data:
+        try:
+            return data.decode("utf-8-sig")  # the usual case: no need to look for the bad line
+        except UnicodeDecodeError:
+            pass
     for number, line in enumerate(data.splitlines(), start=1):
         if b"\0" in line:
             raise ConfigError(f"queue.prompts_file: {path}:{number}: NUL byte (a binary file, not text)")

@@ -52,3 +52,10 @@ def expand_grid(raw_jobs: Sequence[RawJob], grid: Mapping[str, Any] | None,
             label = ",".join(f"{key}={value}" for key, value in cell.items())
             expanded.append((f"{where}[grid {label}]", {**job, **cell}))
     return expanded
+
+
+def grid_keys(config: Mapping[str, Any]) -> list[str]:
+    """The job keys a resolved config's ``queue.grid`` expands over (empty without a job grid): a
+    summary or report lays them out like sweep axes."""
+    grid = (config.get("queue") or {}).get("grid") or {}
+    return list(grid) if isinstance(grid, Mapping) else []

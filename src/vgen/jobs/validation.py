@@ -23,6 +23,7 @@ MAX_FPS = 240
 MAX_GUIDANCE = 100.0
 SEED_LIMIT = 2**32  # seeds are 0 <= seed < 2**32 (numpy's range, Wan2GP's); -1 draws one
 MAX_DURATION_S = 600.0
+BUILTIN_GENERATION = {field.name: field.default for field in dataclasses.fields(GenerationConfig)}
 # Job keys that mean nothing for an output kind: dropped from its settings, refused when set.
 UNUSED_KEYS = {
     "video": ("duration_s",),
@@ -37,7 +38,6 @@ def settings_for_output(settings: Mapping[str, Any], model_cfg: Any, where: str,
     ``num_frames=1``). Such a key set by the job, or a generation default changed from vgen's own, is a
     :class:`ConfigError` naming it (81 frames for an image model, a size for an audio model)."""
     kind = output_kind(model_cfg)
-    builtin = {field.name: field.default for field in dataclasses.fields(GenerationConfig)}
     clean = dict(settings)
     for key in UNUSED_KEYS[kind]:
         value = clean.pop(key, None)
@@ -46,7 +46,7 @@ def settings_for_output(settings: Mapping[str, Any], model_cfg: Any, where: str,
         reason = f"model {model_cfg.name} (task {model_cfg.task}) makes {kind}, which has no {key}"
         if key in own_keys:
             raise ConfigError(f"{where}.{key}={value!r}: {reason}")
-        if value != builtin[key]:
+        if value != BUILTIN_GENERATION[key]:
             raise ConfigError(f"generation.{key}={value!r} (job {where}): {reason}")
     if kind == "image":
         clean["num_frames"] = 1

@@ -14,16 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.errors import ConfigError
+from vgen.jobs.grid import grid_keys
 from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows
 from vgen.report.layout import Axis, axes_of, override_coordinates
-from vgen.sweep.summary import SUMMARY_JSONL_NAME
+from vgen.sweep.summary import SUMMARY_JSONL_NAME, load_run_config
 
 LOG_NAME = "vgen.log"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -56,20 +53,6 @@ class ReportSource:
     axes: list[Axis] = field(default_factory=list)
 
 
-def load_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / RESOLVED_CONFIG_NAME
-    if not path.is_file():
-        return {}
-    with open(path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_LOADER) or {}
-
-
-def grid_keys(config: dict[str, Any]) -> list[str]:
-    """Job keys a ``queue.grid`` expands over (absent in configs without job grids)."""
-    grid = (config.get("queue") or {}).get("grid") or {}
-    return list(grid) if isinstance(grid, dict) else []
-
-
 def row_error(row: dict[str, Any]) -> str | None:
     error = row.get("error")
     return f"{error.get('type', 'Error')}: {error.get('message', '')}" if error else None
@@ -86,7 +69,7 @@ def log_errors(run_dir: Path) -> str | None:
 
 
 def run_entries(run_dir: Path, coords: dict[str, str]) -> list[Entry]:
-    config = load_config(run_dir)
+    config = load_run_config(run_dir)
     keys = grid_keys(config)
     entries = []
     for row in latest_rows(read_rows(run_dir / MANIFEST_RELATIVE_PATH)):
@@ -114,7 +97,7 @@ def sweep_entries(sweep_dir: Path) -> list[Entry]:
         point = run_entries(run_dir, coords)
         if not point:
             error = record.get("error") or log_errors(run_dir) or f"the point ended with status {record['status']}"
-            point = [Entry(run_dir, record["status"], coords, load_config(run_dir), None, error)]
+            point = [Entry(run_dir, record["status"], coords, load_run_config(run_dir), None, error)]
         entries += point
     return entries
 

@@ -17,7 +17,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from vgen.hashing import payload_hash
+from vgen.hashing import CANONICAL_ENCODER, payload_hash
 
 MANIFEST_RELATIVE_PATH = Path("manifests") / "run_history.jsonl"
 SAVE_METHODS = ("save_video", "save_image", "save_audio", "save_mask_archive")
@@ -42,6 +42,11 @@ def utc_timestamp() -> str:
 
 def adapter_payload_hashes(adapter_payloads: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: payload_hash(payload) for name, payload in adapter_payloads.items()}
+
+
+def row_json(value: Any) -> str:
+    """How a manifest encodes a row (and each value in it): sorted keys, compact, UTF-8 kept."""
+    return CANONICAL_ENCODER.encode(value)
 
 
 class ManifestRecorder:
@@ -81,7 +86,7 @@ class ManifestLog:
 
     def append(self, row: Mapping[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+        line = (row_json(row) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close

@@ -31,12 +31,16 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from vgen.sweep.attempt_logs import split_attempt_logs, this_attempt
+from vgen.cli import RESOLVED_CONFIG_NAME
+from vgen.jobs.grid import grid_keys
 from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows, utc_timestamp
 
 log = logging.getLogger(__name__)
 POINT_RECORD_NAME = "sweep_point.json"
 SUMMARY_JSONL_NAME = "multirun_summary.jsonl"
 SUMMARY_TABLE_NAME = "multirun_summary.md"
+GRID_SUMMARY_NAME = "grid_summary.md"  # a single run's table of its queue.grid cells
 # vgen's exit codes (see vgen.app) as sweep point statuses.
 EXIT_STATUS = {0: "success", 1: "failed", 2: "error", 130: "interrupted", 143: "interrupted"}
 RUNNING = "running"  # a record's status while its point runs; never left in a summary
@@ -47,12 +51,43 @@ SLURM_ACTIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEU
 _started_sweeps: list[tuple[Path, Any]] = []  # (sweep dir, its report config)
 
 
-def manifest_outcome(run_dir: Path) -> dict[str, Any]:
-    """Job counts by status and the success artifacts, from the latest manifest row of every job."""
-    rows = latest_rows(read_rows(run_dir / MANIFEST_RELATIVE_PATH))
+def load_run_config(run_dir: Path) -> dict[str, Any]:
+    """The run's saved resolved config as plain data ({} when it has none)."""
+    import yaml
+
+    path = run_dir / RESOLVED_CONFIG_NAME
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+
+
+def jobs_outcome(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Job counts by status and the success artifacts of some jobs' latest manifest rows."""
     counts = Counter(row["status"] for row in rows)
     artifacts = [artifact["path"] for row in rows if row["status"] == "success" for artifact in row.get("artifacts", [])]
     return {"jobs": dict(sorted(counts.items())), "artifacts": artifacts}
+
+
+def grid_outcome(run_dir: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per ``queue.grid`` cell of the run (in queue order): its values (``cell``), job counts and
+    artifacts; empty when the run has no job grid. The grid keys are axes like a sweep's overrides."""
+    keys = grid_keys(load_run_config(run_dir))
+    if not keys:
+        return []
+    cells: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    for row in rows:
+        job = row.get("inputs", {}).get("job", {})
+        cell = {key: job.get(key) for key in keys}
+        cells.setdefault(json.dumps(cell, sort_keys=True), (cell, []))[1].append(row)
+    return [{"cell": cell, **jobs_outcome(cell_rows)} for cell, cell_rows in cells.values()]
+
+
+def manifest_outcome(run_dir: Path) -> dict[str, Any]:
+    """Job counts by status and the success artifacts, from the latest manifest row of every job, in
+    all and per grid cell."""
+    rows = latest_rows(read_rows(run_dir / MANIFEST_RELATIVE_PATH))
+    return {**jobs_outcome(rows), "grid": grid_outcome(run_dir, rows)}
 
 
 def job_outcome(job_return: JobReturn) -> dict[str, Any]:
@@ -97,6 +132,7 @@ def point_record(config: DictConfig, outcome: dict[str, Any]) -> dict[str, Any] 
         return None
     return {
         **identity, **outcome,
+        "attempts": attempts_so_far(run_dir, outcome["status"] == RUNNING),
         "run_dir": str(run_dir),
         "slurm_job_id": slurm_job_id(),
         "host": socket.gethostname(),
@@ -104,6 +140,17 @@ def point_record(config: DictConfig, outcome: dict[str, Any]) -> dict[str, Any] 
         "finished": None if outcome["status"] == RUNNING else utc_timestamp(),
         **manifest_outcome(run_dir),
     }
+
+
+def attempts_so_far(run_dir: Path, starting: bool) -> list[dict[str, Any]]:
+    """The point's SLURM attempts (a requeued task runs again in the same run dir): those its record
+    lists, plus this one when it is ``starting`` in a SLURM task (then only those of the same SLURM
+    job: a new sweep in an old dir starts afresh; a rerun by hand outside SLURM keeps them)."""
+    earlier = (read_record(run_dir) or {}).get("attempts", [])
+    attempt = this_attempt() if starting else None
+    if attempt is None:
+        return earlier
+    return [*(entry for entry in earlier if entry["slurm_job_id"] == attempt["slurm_job_id"]), attempt]
 
 
 def slurm_job_id() -> str | None:
@@ -201,7 +248,7 @@ def never_started_record(num: int, overrides: list[str], sweep_dir: Path) -> dic
         "num": num, "overrides": overrides, "status": "missing", "exit_code": None,
         "error": "the point never started (cancelled while pending, or the sweep stopped before it)",
         "run_dir": str(sweep_dir / str(num)), "slurm_job_id": None, "host": None, "pid": None,
-        "finished": None, "jobs": {}, "artifacts": [],
+        "finished": None, "jobs": {}, "artifacts": [], "grid": [],
     }
 
 
@@ -228,25 +275,51 @@ def sweep_exit_code(records: list[dict[str, Any]]) -> int:
     return max(codes, default=0)
 
 
-def format_table(records: list[dict[str, Any]], sweep_dir: Path) -> str:
-    """A Markdown table: one line per point."""
-    lines = [
-        f"# Sweep {sweep_dir}",
-        "",
-        "| # | status | jobs | overrides | run dir | artifacts | error |",
-        "|---|--------|------|-----------|---------|-----------|-------|",
-    ]
+def cell_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+def jobs_text(jobs: dict[str, int]) -> str:
+    return ", ".join(f"{count} {status}" for status, count in jobs.items()) or "none"
+
+
+def logs_text(record: dict[str, Any]) -> str:
+    """Each SLURM attempt's log files (relative to the point's run dir)."""
+    return "<br>".join(f"attempt {entry['attempt']}: " + " ".join(filter(None, (entry["stdout"], entry["stderr"])))
+                       for entry in record.get("logs", [])) or "-"
+
+
+def table_line(cells: list[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def format_table(records: list[dict[str, Any]], sweep_dir: Path, title: str = "Sweep", points: bool = True) -> str:
+    """A Markdown table: one line per point, or per point and grid cell when points have job grids.
+    The sweep's axes (overrides whose values differ between points) and the ``queue.grid`` keys each
+    get a column."""
+    from vgen.report.layout import axes_of, override_coordinates  # vgen.report imports this module
+
+    point_axes = [axis.key for axis in axes_of([override_coordinates(record["overrides"]) for record in records])]
+    keys = list(dict.fromkeys(key for record in records for cell in record.get("grid", []) for key in cell["cell"]))
+    logs = any(record.get("logs") for record in records)
+    header = ["#", *point_axes, *keys, "status", "jobs", "overrides", "run dir", "artifacts", "error",
+              *(["logs"] if logs else [])]
+    lines = [f"# {title} {sweep_dir}", "", table_line(header),
+             "|" + "|".join("-" * (len(name) + 2) for name in header) + "|"]
     for record in records:
-        jobs = ", ".join(f"{count} {status}" for status, count in record["jobs"].items()) or "none"
         run_dir = Path(record["run_dir"])
         shown_dir = run_dir.relative_to(sweep_dir) if run_dir.is_relative_to(sweep_dir) else run_dir
-        cells = [
-            str(record["num"]), record["status"], jobs, " ".join(record["overrides"]) or "(none)",
-            str(shown_dir), "<br>".join(record["artifacts"]) or "-", " ".join((record["error"] or "-").split()),
-        ]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        coords = override_coordinates(record["overrides"])
+        point_values = [coords.get(key, "-") for key in point_axes]
+        common = [" ".join(record["overrides"]) or "(none)", str(shown_dir)]
+        error = " ".join((record["error"] or "-").split())
+        for cell in record.get("grid") or [{"cell": {}, "jobs": record["jobs"], "artifacts": record["artifacts"]}]:
+            values = [cell_text(cell["cell"][key]) if key in cell["cell"] else "-" for key in keys]
+            lines.append(table_line([str(record["num"]), *point_values, *values, record["status"], jobs_text(cell["jobs"]), *common,
+                                     "<br>".join(cell["artifacts"]) or "-", error, *([logs_text(record)] if logs else [])]))
     counts = Counter(record["status"] for record in records)
-    lines += ["", "Points: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))]
+    if points:
+        lines += ["", "Points: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))]
     return "\n".join(lines) + "\n"
 
 
@@ -254,11 +327,27 @@ def write_summary(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """(Re)write the sweep dir's summary files from its point records; returns the records."""
     sweep_dir = Path(sweep_dir).resolve()
     records = gather_records(sweep_dir)
+    for record in records:
+        if record.get("attempts"):
+            record["logs"] = split_attempt_logs(Path(record["run_dir"]), record["attempts"])
     with open(sweep_dir / SUMMARY_JSONL_NAME, "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
     (sweep_dir / SUMMARY_TABLE_NAME).write_text(format_table(records, sweep_dir), encoding="utf-8")
     return records
+
+
+def write_grid_summary(run_dir: Path, overrides: list[str], exit_code: int) -> Path | None:
+    """A single run with a ``queue.grid``: ``grid_summary.md``, the sweep table's layout with one
+    line per grid cell. None (nothing written) for a run without a job grid."""
+    outcome = manifest_outcome(run_dir)
+    if not outcome["grid"]:
+        return None
+    record = {"num": 0, "overrides": overrides, "status": EXIT_STATUS.get(exit_code, "failed"), "error": None,
+              "run_dir": str(run_dir), **outcome}
+    target = run_dir / GRID_SUMMARY_NAME
+    target.write_text(format_table([record], run_dir.resolve(), title="Run", points=False), encoding="utf-8")
+    return target
 
 
 def finish_started_sweeps() -> int:
