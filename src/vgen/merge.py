@@ -14,6 +14,7 @@ duplicated, 2 bad input (no such dir, no run dirs, a saved config that no longer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -80,8 +81,11 @@ def expected_job_ids(run_dir: Path, cache: dict[str, list[str]]) -> list[str]:
     key = canonical_json({"queue": {k: v for k, v in queue.items() if k != "shard"}, "generation": generation,
                           "model": config["model"]})
     if key not in cache:
+        # Relative input paths of queue.jobs/generation are made absolute against the cwd: the run's one.
+        launch_dir = contextlib.chdir(cwd) if cwd.is_dir() else contextlib.nullcontext()
         try:
-            jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
+            with launch_dir:
+                jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
             cache[key] = [job.job_id for job in filter_jobs(jobs, queue.get("only_jobs"))]
         except ConfigError as error:
             raise ConfigError(f"{config_file}: {error}") from None
