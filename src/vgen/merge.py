@@ -25,7 +25,7 @@ from types import SimpleNamespace
 from typing import Any, Iterator
 
 from vgen.cli import RESOLVED_CONFIG_NAME
-from vgen.errors import ConfigError, VgenError
+from vgen.errors import ConfigError, DiskFullError, VgenError, is_disk_full
 from vgen.hashing import canonical_json
 from vgen.manifest import MANIFEST_RELATIVE_PATH, manifest_lines
 
@@ -184,6 +184,11 @@ def merged_rows(sweep_dir: Path, out_dir: Path, coverage: Coverage) -> Iterator[
     coverage.expected = list(expected)
 
 
+def write_error(path: Path, exc: OSError) -> VgenError:
+    """A failed write to ``--out`` as one line: a full disk (exit 1), else an unusable out dir (exit 2)."""
+    return (DiskFullError if is_disk_full(exc) else ConfigError)(f"cannot write {path}: {exc.strerror}")
+
+
 def write_atomically(path: Path, lines: Iterator[str]) -> None:
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -192,8 +197,13 @@ def write_atomically(path: Path, lines: Iterator[str]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    except OSError as exc:
+        if exc.filename not in (None, str(temp), str(path)):
+            raise  # reading a run dir failed, not writing
+        raise write_error(path, exc) from None
     finally:
-        temp.unlink(missing_ok=True)
+        if os.path.lexists(temp):  # not unlink(missing_ok): on a read-only disk that raises EROFS
+            temp.unlink()
 
 
 def merge_sweep(sweep_dir: Path, out_dir: Path) -> dict[str, Any]:
@@ -203,7 +213,10 @@ def merge_sweep(sweep_dir: Path, out_dir: Path) -> dict[str, Any]:
     if not find_run_dirs(sweep_dir):
         raise ConfigError(f"{sweep_dir}: no vgen run dirs under it (no {RESOLVED_CONFIG_NAME} or "
                           f"{MANIFEST_RELATIVE_PATH})")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(out_dir, exc) from None
     coverage = Coverage()
     write_atomically(out_dir / MERGED_MANIFEST_NAME, merged_rows(sweep_dir, out_dir, coverage))
     report = coverage.report()

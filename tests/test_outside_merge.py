@@ -1,0 +1,63 @@
+"""Outside tests of vgen.merge with real faults: another working directory, a full disk."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, run_vgen
+
+BOAT = REPO_ROOT / "examples" / "boat.png"
+
+
+@pytest.fixture(scope="module")
+def i2v_run(tmp_path_factory) -> Path:
+    """One tiny image-to-video job whose image is given relative to the launch directory."""
+    work = tmp_path_factory.mktemp("launch dir")
+    shutil.copy(BOAT, work / "boat.png")
+    result = run_vgen("model=tiny_wan_i2v", "runtime.progress=false", "generation.steps=1",
+                      "queue.jobs=[{prompt: a boat sails off, image: boat.png}]", "hydra.run.dir=run", cwd=work)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work / "run"
+
+
+@pytest.mark.slow
+def test_merge_from_another_directory_expects_the_jobs_the_run_ran(i2v_run, tmp_path):
+    """The saved queue's relative input paths are the launch directory's, not the merge's cwd."""
+    result = run_vgen(str(i2v_run), "--out", str(tmp_path / "merged"), module="vgen.merge", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "coverage: 1 expected, 1 succeeded exactly once, 0 failed, 0 missing, 0 duplicated\n" in result.stdout
+
+
+@pytest.mark.slow
+def test_merge_onto_a_full_disk_is_one_line_and_leaves_nothing(i2v_run, tmp_path):
+    from disk_helpers import fill_disk, mounted_tmpfs
+
+    with mounted_tmpfs(tmp_path / "disk", "64k") as disk:
+        fill_disk(disk)
+        result = run_vgen(str(i2v_run), "--out", str(disk / "merged"), module="vgen.merge", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"error: cannot write {disk / 'merged' / 'run_history.jsonl'}: No space left on device"]
+        assert not list((disk / "merged").iterdir())
+
+
+@pytest.mark.slow
+def test_merge_into_a_read_only_dir_is_bad_input_in_one_line(i2v_run, tmp_path):
+    out = tmp_path / "read-only"
+    out.mkdir()
+    bound = subprocess.run(["mount", "--bind", str(out), str(out)], capture_output=True)
+    if bound.returncode != 0:
+        pytest.skip("needs root to bind-mount a read-only dir")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(out)], check=True)
+        result = run_vgen(str(i2v_run), "--out", str(out), module="vgen.merge", cwd=tmp_path)
+    finally:
+        subprocess.run(["umount", "-l", str(out)], check=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot write {out / 'run_history.jsonl'}: Read-only file system"]
