@@ -1,4 +1,4 @@
-"""Outside tests of vgen.merge with real faults: another working directory, a full disk."""
+"""Outside tests of vgen.merge and vgen.report with real faults: another working directory, a full disk."""
 
 from __future__ import annotations
 
@@ -61,3 +61,23 @@ def test_merge_into_a_read_only_dir_is_bad_input_in_one_line(i2v_run, tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
         f"error: cannot write {out / 'run_history.jsonl'}: Read-only file system"]
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()
+                  and path.name not in ("filler", ".vgen.lock") and (path.name.startswith(".") or "partial" in path.name))
+
+
+
+@pytest.mark.slow
+def test_report_onto_a_full_disk_is_one_line_and_leaves_no_partial_files(i2v_run, tmp_path):
+    from disk_helpers import fill_disk, mounted_tmpfs
+
+    with mounted_tmpfs(tmp_path / "disk", "1m") as disk:
+        run = shutil.copytree(i2v_run, disk / "run", ignore=shutil.ignore_patterns("report*"))
+        fill_disk(disk)
+        result = run_vgen(str(run), module="vgen.report", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("error: ") and "No space left on device" in line, line
+        assert _leftovers(run) == []
+        assert not (run / "report.html").exists()
