@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from vgen.errors import ConfigError
-from vgen.jobs import JobSpec
+from vgen.jobs import JobSpec, read_text_file
 
 
 def job_cost(settings: Mapping[str, Any]) -> int:
@@ -72,7 +72,7 @@ def read_job_filter(path: str | os.PathLike) -> set[str]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"queue.only_jobs: file not found: {path}")
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    lines = (line.strip() for line in read_text_file(path, "queue.only_jobs").splitlines())
     return {line for line in lines if line and not line.startswith("#")}
 
 
