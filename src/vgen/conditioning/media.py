@@ -1,7 +1,8 @@
 """Read input images and videos: what a file is (probe) and its pixels (decode), with PIL and PyAV.
 
-Images are decoded with EXIF orientation applied and converted to RGB; videos with PyAV (the
-project's bundled FFmpeg libraries), first video stream, RGB.
+Images are decoded with EXIF orientation applied and converted to RGB (16-bit and float images
+scaled to 8 bits, not clipped); videos with PyAV (the project's bundled FFmpeg libraries), first
+video stream, RGB.
 """
 
 from __future__ import annotations
@@ -74,7 +75,20 @@ def load_image(path: str | Path):
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
-        return ImageOps.exif_transpose(image).convert("RGB")
+        return eight_bit(ImageOps.exif_transpose(image)).convert("RGB")
+
+
+def eight_bit(image):
+    """``image`` with a 16-bit or float grey mode (a 16-bit PNG opens as ``I;16``) scaled to ``L``:
+    Pillow's own conversion clips every value above 255 to white."""
+    if not (image.mode.startswith("I") or image.mode == "F"):
+        return image
+    import numpy as np
+    from PIL import Image
+
+    values = np.asarray(image, dtype=np.float32)
+    peak = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0 if values.max() > 1 else 1.0
+    return Image.fromarray(np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
 
 
 def load_video_frames(path: str | Path, count: int, *, loop: bool):

@@ -1,0 +1,29 @@
+"""Conditioning inputs made by other tools: 16-bit PNGs, phone videos with a display rotation, a
+truncated mp4 (its header still claims every frame). Files are written by Pillow and the bundled
+ffmpeg, never by vgen."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_vgen
+from media_fixtures import run_ffmpeg
+from vgen.conditioning.fit import fit_mask
+from vgen.conditioning.media import load_image, probe_input
+from vgen.media.probe import decode_video
+
+
+def test_a_16_bit_png_is_scaled_not_clipped_to_white(tmp_path: Path):
+    ramp = np.repeat(np.linspace(0, 65535, 64, dtype=np.float64)[None], 32, axis=0).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "depth16.png")
+    assert Image.open(tmp_path / "depth16.png").mode == "I;16"
+    image = np.asarray(load_image(tmp_path / "depth16.png"))
+    assert image.shape == (32, 64, 3)
+    np.testing.assert_allclose(image[0, :, 0], np.round(np.linspace(0, 255, 64)), atol=1)
+    mask = np.asarray(fit_mask(load_image(tmp_path / "depth16.png"), 64, 32, "crop"))[0, :, 0]
+    assert mask[:31].max() == 0 and mask[33:].min() == 255  # black on the left half, white on the right
