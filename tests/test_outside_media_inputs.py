@@ -27,3 +27,21 @@ def test_a_16_bit_png_is_scaled_not_clipped_to_white(tmp_path: Path):
     np.testing.assert_allclose(image[0, :, 0], np.round(np.linspace(0, 255, 64)), atol=1)
     mask = np.asarray(fit_mask(load_image(tmp_path / "depth16.png"), 64, 32, "crop"))[0, :, 0]
     assert mask[:31].max() == 0 and mask[33:].min() == 255  # black on the left half, white on the right
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_a_rotated_phone_video_is_decoded_upright_as_ffmpeg_shows_it(tmp_path: Path, degrees: int):
+    import imageio_ffmpeg
+
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=16", "-frames:v", "3", "-c:v", "libx264",
+               "-pix_fmt", "yuv444p", str(tmp_path / "plain.mp4"))
+    run_ffmpeg("-display_rotation", str(degrees), "-i", str(tmp_path / "plain.mp4"), "-c", "copy",
+               str(tmp_path / "phone.mp4"))
+    shown = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "phone.mp4"),
+                            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], capture_output=True, check=True).stdout
+    upright = (64, 96) if degrees == 180 else (96, 64)
+    frames = decode_video(tmp_path / "phone.mp4")
+    assert frames.shape == (3, *upright, 3)
+    np.testing.assert_array_equal(frames, np.frombuffer(shown, np.uint8).reshape(3, *upright, 3))
+    info = probe_input(tmp_path / "phone.mp4", "video")
+    assert (info.height, info.width) == upright

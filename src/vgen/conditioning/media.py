@@ -2,7 +2,7 @@
 
 Images are decoded with EXIF orientation applied and converted to RGB (16-bit and float images
 scaled to 8 bits, not clipped); videos with PyAV (the project's bundled FFmpeg libraries), first
-video stream, RGB.
+video stream, RGB, turned upright by their display rotation.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgen.errors import ConfigError
+from vgen.media.probe import quarter_turns
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def _video_info(path: Path) -> MediaInfo:
                 raise ConfigError(f"{path}: the video stream holds no frames")
     except av.FFmpegError as exc:
         raise ConfigError(f"cannot decode video {path}: {exc}") from None
-    return MediaInfo("video", first.width, first.height, int(frames), float(rate) if rate else None)
+    width, height = (first.height, first.width) if quarter_turns(first) % 2 else (first.width, first.height)
+    return MediaInfo("video", width, height, int(frames), float(rate) if rate else None)
 
 
 def probe_input(path: str | Path, kind: str) -> MediaInfo:
