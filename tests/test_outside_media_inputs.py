@@ -45,3 +45,19 @@ def test_a_rotated_phone_video_is_decoded_upright_as_ffmpeg_shows_it(tmp_path: P
     np.testing.assert_array_equal(frames, np.frombuffer(shown, np.uint8).reshape(3, *upright, 3))
     info = probe_input(tmp_path / "phone.mp4", "video")
     assert (info.height, info.width) == upright
+
+
+def test_a_truncated_mp4_is_bad_input_before_the_model_loads(tmp_path: Path):
+    """A faststart mp4 cut short keeps its header (40 frames, first frame decodable): only decoding the
+    frames the job needs shows the damage. Exit 2 naming the job's key, before the (absent) checkpoint."""
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=16", "-frames:v", "40", "-c:v", "libx264",
+               "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(tmp_path / "whole.mp4"))
+    data = (tmp_path / "whole.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) * 3 // 5])
+    assert probe_input(tmp_path / "cut.mp4", "video").frames == 40  # what the header still claims
+    result = run_vgen("model=wan21_v2v_1_3b", f"model.source={tmp_path / 'no-checkpoint'}",
+                      "queue.jobs=[{prompt: a boat, video: cut.mp4}]", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    [line] = [line for line in result.stderr.splitlines() if "job[0].video" in line]
+    assert f"cannot decode video {tmp_path / 'cut.mp4'} after frame" in line
+    assert not (tmp_path / "run" / "manifests").exists()

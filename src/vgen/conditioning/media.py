@@ -58,6 +58,22 @@ def _video_info(path: Path) -> MediaInfo:
     return MediaInfo("video", width, height, int(frames), float(rate) if rate else None)
 
 
+def decodable_frames(path: str | Path, limit: int) -> int:
+    """How many of the first ``limit`` frames of ``path`` decode: a container's frame count is only what
+    its header claims (a truncated mp4 keeps it); an error while decoding is a ConfigError."""
+    import av
+
+    decoded = 0
+    try:
+        with av.open(str(path)) as container:
+            for decoded, _ in enumerate(container.decode(video=0), start=1):
+                if decoded >= limit:
+                    break
+    except av.FFmpegError as exc:
+        raise ConfigError(f"cannot decode video {path} after frame {decoded} (truncated or corrupt?): {exc}") from None
+    return decoded
+
+
 def probe_input(path: str | Path, kind: str) -> MediaInfo:
     """What ``path`` holds; ``kind`` is "image", "video" or "image_or_video" (a mask)."""
     path = Path(path)
