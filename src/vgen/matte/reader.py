@@ -123,8 +123,9 @@ def _rgb(image) -> np.ndarray:
 
 
 def _open_still_image(path: Path):
-    """The decoded image if ``path`` is a single-frame image Pillow reads, else None."""
-    from PIL import Image, UnidentifiedImageError
+    """The decoded image, upright by its EXIF orientation (as viewers show a phone photo), if ``path``
+    is a single-frame image Pillow reads, else None."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         image = Image.open(path)
@@ -133,8 +134,9 @@ def _open_still_image(path: Path):
     if getattr(image, "n_frames", 1) > 1:
         image.close()
         return None  # animated GIF/PNG/WebP: decode as a video
-    image.load()
-    return image
+    with image:
+        image.load()
+        return ImageOps.exif_transpose(image)
 
 
 def _read_video(
