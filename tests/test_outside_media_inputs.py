@@ -61,3 +61,24 @@ def test_a_truncated_mp4_is_bad_input_before_the_model_loads(tmp_path: Path):
     [line] = [line for line in result.stderr.splitlines() if "job[0].video" in line]
     assert f"cannot decode video {tmp_path / 'cut.mp4'} after frame" in line
     assert not (tmp_path / "run" / "manifests").exists()
+
+
+@pytest.mark.parametrize("suffix", ["gif", "png"])
+def test_an_animated_mask_moves_with_the_video(tmp_path: Path, suffix: str):
+    """An animated GIF/APNG mask (what many editors export) is a mask video, not its first frame held."""
+    from omegaconf import OmegaConf
+
+    from vgen.conditioning.prepare import prepare_inputs
+    from vgen.conditioning.spec import conditioning_settings
+
+    frames = [Image.fromarray(np.full((64, 64, 3), 255 * (index % 2), np.uint8)) for index in range(12)]
+    frames[0].save(tmp_path / f"mask.{suffix}", save_all=True, append_images=frames[1:], duration=60, loop=0)
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x64:rate=16", "-frames:v", "12", "-c:v", "libx264",
+               "-pix_fmt", "yuv420p", str(tmp_path / "source.mp4"))
+    vace = OmegaConf.create({"name": "vace", "task": "vace", "inputs": {"video": {"arg": "video"}, "mask": {"arg": "mask"}}})
+    settings = conditioning_settings({"prompt": "x", "height": 64, "width": 64, "num_frames": 9, "fit": "crop",
+                                      "loop_video": False, "video": str(tmp_path / "source.mp4"),
+                                      "mask": str(tmp_path / f"mask.{suffix}")}, "job")
+    assert probe_input(settings["mask"], "image_or_video").frames == 12
+    masks = prepare_inputs(settings, vace).pipeline_kwargs["mask"]
+    assert [int(np.asarray(mask).mean()) for mask in masks] == [0, 255] * 4 + [0]

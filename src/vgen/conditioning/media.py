@@ -23,12 +23,15 @@ class MediaInfo:
     fps: float | None = None
 
 
-def _image_info(path: Path) -> MediaInfo | None:
-    """The oriented size of an image file, or None when PIL does not recognise it (a video, say)."""
+def _image_info(path: Path, still_only: bool) -> MediaInfo | None:
+    """The oriented size of an image file, or None when PIL does not recognise it (a video, say) or,
+    with ``still_only``, when it is animated (a GIF/APNG mask is a mask video)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
+            if still_only and getattr(image, "n_frames", 1) > 1:
+                return None
             image.load()  # decodes: a truncated or corrupt file fails here, not at generation time
             oriented = ImageOps.exif_transpose(image)
             return MediaInfo("image", oriented.width, oriented.height, 1)
@@ -80,7 +83,7 @@ def probe_input(path: str | Path, kind: str) -> MediaInfo:
     if not path.is_file():
         raise ConfigError(f"no such file: {path}")
     if kind != "video":
-        info = _image_info(path)
+        info = _image_info(path, still_only=kind == "image_or_video")
         if info is not None:
             return info
         if kind == "image":
