@@ -58,3 +58,14 @@ def test_only_jobs_file_that_is_not_text_is_bad_input(tmp_path: Path):
     result = run_vgen("dry_run=true", "queue.only_jobs=ids.txt", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == ["queue.only_jobs: ids.txt:1: not UTF-8 text (byte 0x89 at column 1)"]
+
+
+def test_excel_semicolon_csv_is_one_line_naming_the_column_and_each_known_key_once(tmp_path: Path):
+    """Excel in comma-decimal locales saves ``;``-separated "CSV": the header is one unknown column."""
+    (tmp_path / "shots.csv").write_text("prompt;seed\r\na fox;1\r\n")
+    result = run_vgen("dry_run=true", "queue.prompts_file=shots.csv", cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("shots.csv[0].prompt;seed: unknown job key (known keys: ")
+    known = line.split("known keys: ", 1)[1].rstrip(")").split(", ")
+    assert len(known) == len(set(known)) and "seed" in known and "image" in known

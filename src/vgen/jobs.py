@@ -51,7 +51,7 @@ def validate_job_keys(job: Mapping[str, Any], where: str) -> dict[str, Any]:
             clean[key] = value
             continue
         if key not in GENERATION_KEYS:
-            known = ", ".join(sorted([*GENERATION_KEYS, *ADAPTER_JOB_KEYS]))
+            known = ", ".join(sorted({*GENERATION_KEYS, *ADAPTER_JOB_KEYS}))
             raise ConfigError(f"{where}.{key}: unknown job key (known keys: {known})")
         expected = _KEY_TYPES[GENERATION_KEYS[key]]
         if isinstance(value, bool) or not isinstance(value, expected):
