@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, run_vgen
+from test_report_e2e import browser  # noqa: F401 - the shared Chromium fixture
 
 BOAT = REPO_ROOT / "examples" / "boat.png"
 
@@ -81,3 +82,17 @@ def test_report_onto_a_full_disk_is_one_line_and_leaves_no_partial_files(i2v_run
         assert line.startswith("error: ") and "No space left on device" in line, line
         assert _leftovers(run) == []
         assert not (run / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_a_prompt_with_html_comment_and_script_text_leaves_the_report_script_working(browser, tmp_path):
+    """``<!--<script>`` inside the page's JSON puts the HTML parser in script "double escaped" state:
+    the data element then swallows the page script (filters and compare dead). Checked in Chromium."""
+    prompt = "a boat <!--<script> at sea"
+    result = run_vgen("runtime.progress=false", "generation.steps=1", f"queue.jobs=[{{prompt: '{prompt}'}}, {{prompt: x}}]",
+                      "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    browser.get((tmp_path / "run" / "report.html").as_uri())
+    assert browser.execute_script("return document.scripts.length") == 2
+    compare = browser.execute_script("return JSON.parse(document.getElementById('compare-data').textContent)")
+    assert compare["values"]["e0"]["job.prompt"] == f'"{prompt}"'
