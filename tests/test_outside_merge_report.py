@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,35 @@ def test_a_prompt_with_html_comment_and_script_text_leaves_the_report_script_wor
     assert browser.execute_script("return document.scripts.length") == 2
     compare = browser.execute_script("return JSON.parse(document.getElementById('compare-data').textContent)")
     assert compare["values"]["e0"]["job.prompt"] == f'"{prompt}"'
+
+
+@pytest.mark.slow
+def test_rerun_missing_refuses_while_a_shard_is_still_running(i2v_run, tmp_path):
+    """A shard still running has jobs without rows yet: rerunning them now would run them twice."""
+    sweep = tmp_path / "sweep"
+    shutil.copytree(i2v_run, sweep / "0")
+    (sweep / "0" / "manifests" / "run_history.jsonl").write_text("")  # its job is not done yet
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_RUN_DIR, str(sweep / "0")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        result = run_vgen(str(sweep), "--rerun-missing", module="vgen.merge", cwd=tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"still running: {sweep / '0'} (pid {holder.pid})" in result.stdout
+    assert result.stderr.strip().splitlines() == [
+        f"error: rerun: {sweep / '0'} is still running (pid {holder.pid}); rerunning its unfinished jobs now "
+        "would run them twice: wait for it to end, then merge again"]
+    assert not (sweep / "reruns").exists()
+    finished = run_vgen(str(sweep), "--rerun-missing", module="vgen.merge", cwd=tmp_path)  # killed: not running
+    assert finished.returncode == 1 and "rerun: 1 job(s) listed in" in finished.stdout, finished.stderr
+
+
+HOLD_RUN_DIR = """
+import sys, time
+from vgen.run_lock import hold_run_dir
+with hold_run_dir(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(600)
+"""

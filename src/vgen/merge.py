@@ -28,6 +28,7 @@ from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.errors import ConfigError, DiskFullError, VgenError, is_disk_full
 from vgen.hashing import canonical_json
 from vgen.manifest import MANIFEST_RELATIVE_PATH, manifest_lines
+from vgen.run_lock import run_dir_holder
 
 MERGED_MANIFEST_NAME = "run_history.jsonl"
 COVERAGE_NAME = "merge_coverage.json"
@@ -142,6 +143,7 @@ class Coverage:
     expected: list[str] = field(default_factory=list)
     successes: Counter = field(default_factory=Counter)  # job_id -> run dirs whose latest row is a success
     seen: set[str] = field(default_factory=set)  # job ids with any row
+    running: dict[str, str] = field(default_factory=dict)  # run dir -> pid of the vgen process still in it
 
     def report(self) -> dict[str, Any]:
         expected = set(self.expected)
@@ -156,7 +158,7 @@ class Coverage:
             "failed": len(failed), "missing": len(missing), "duplicated": len(duplicated),
             "unexpected": len(unexpected), "complete": bool(expected) and len(once) == len(expected),
             "failed_job_ids": failed, "missing_job_ids": missing, "duplicated_job_ids": duplicated,
-            "unexpected_job_ids": unexpected,
+            "unexpected_job_ids": unexpected, "running_run_dirs": self.running,
         }
 
 
@@ -166,6 +168,9 @@ def merged_rows(sweep_dir: Path, out_dir: Path, coverage: Coverage) -> Iterator[
     expected: dict[str, None] = {}
     for run_dir in find_run_dirs(sweep_dir):
         coverage.run_dirs += 1
+        holder = run_dir_holder(run_dir)
+        if holder:
+            coverage.running[str(run_dir)] = holder
         if (run_dir / RESOLVED_CONFIG_NAME).is_file():
             coverage.configs += 1
             expected.update(dict.fromkeys(expected_job_ids(run_dir, cache)))
@@ -237,6 +242,8 @@ def format_coverage(report: dict[str, Any], out_dir: Path) -> str:
         if ids:
             more = f" (+{len(ids) - SHOWN_IDS} more)" if len(ids) > SHOWN_IDS else ""
             lines.append(f"  {name}: {' '.join(ids[:SHOWN_IDS])}{more}")
+    for run_dir, pid in report["running_run_dirs"].items():
+        lines.append(f"  still running: {run_dir} (pid {pid}): its unfinished jobs count as missing")
     lines.append(f"report: {out_dir / COVERAGE_NAME}")
     return "\n".join(lines)
 

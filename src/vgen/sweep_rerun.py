@@ -45,6 +45,10 @@ def rerun_missing(sweep_dir: Path, report: dict[str, Any], *, launch: bool) -> b
     if not job_ids:
         print("rerun: nothing to rerun (no missing or failed job)")
         return False
+    if report["running_run_dirs"]:
+        run_dir, pid = next(iter(report["running_run_dirs"].items()))
+        raise ConfigError(f"rerun: {run_dir} is still running (pid {pid}); rerunning its unfinished jobs now "
+                          "would run them twice: wait for it to end, then merge again")
     sources = [run_dir for run_dir in find_run_dirs(sweep_dir) if (run_dir / HYDRA_CONFIG).is_file()]
     if not sources:
         raise ConfigError(f"{sweep_dir}: no run dir with a saved {HYDRA_CONFIG}: cannot tell the sweep's command")
