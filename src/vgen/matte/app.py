@@ -371,6 +371,7 @@ def _matte_clip(matte: MatteRun, clip: MatteClip, inputs, timings: dict[str, flo
     """Compute and persist one clip, append its row; 0, or 1 when it failed (its error row written)."""
     from vgen.manifest import ManifestRecorder
     from vgen.media.context import MediaPersistenceContext
+    from vgen.media.writers import write_text_atomic
 
     cfg = matte.cfg
     recorder = ManifestRecorder(MediaPersistenceContext.from_config(cfg.output, matte.metadata_state, logger=log))
@@ -389,7 +390,7 @@ def _matte_clip(matte: MatteRun, clip: MatteClip, inputs, timings: dict[str, flo
     try:
         started = time.perf_counter()
         matte.run_dir.mkdir(parents=True, exist_ok=True)
-        (matte.run_dir / RESOLVED_CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+        write_text_atomic(matte.run_dir / RESOLVED_CONFIG_NAME, OmegaConf.to_yaml(cfg, resolve=True))
         matte.persist(clip, inputs, result, recorder, alpha_recorder)
         timings["persist_s"] = time.perf_counter() - started
     except Exception as error:  # partly written: the row says error (and lists no artifact)
