@@ -129,3 +129,16 @@ with hold_run_dir(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)
 """
+
+
+@pytest.mark.slow
+def test_merge_out_into_a_runs_manifests_folder_is_refused(i2v_run, tmp_path):
+    """``--out RUN/manifests`` would replace the run's own manifest by the merged one (paths rebased)."""
+    run = shutil.copytree(i2v_run, tmp_path / "run")
+    before = (run / "manifests" / "run_history.jsonl").read_bytes()
+    result = run_vgen(str(run), "--out", str(run / "manifests"), module="vgen.merge", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: --out {run / 'manifests'}: the merged manifest would replace the manifest of run dir {run}"]
+    assert (run / "manifests" / "run_history.jsonl").read_bytes() == before
+    assert sorted(path.name for path in (run / "manifests").iterdir()) == ["run_history.jsonl"]

@@ -215,9 +215,14 @@ def merge_sweep(sweep_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Write the merged manifest and the coverage report into ``out_dir``; return the report."""
     if not sweep_dir.is_dir():
         raise ConfigError(f"{sweep_dir}: no such directory")
-    if not find_run_dirs(sweep_dir):
+    run_dirs = find_run_dirs(sweep_dir)
+    if not run_dirs:
         raise ConfigError(f"{sweep_dir}: no vgen run dirs under it (no {RESOLVED_CONFIG_NAME} or "
                           f"{MANIFEST_RELATIVE_PATH})")
+    target = (out_dir / MERGED_MANIFEST_NAME).resolve()
+    for run_dir in run_dirs:
+        if (run_dir / MANIFEST_RELATIVE_PATH).resolve() == target:
+            raise ConfigError(f"--out {out_dir}: the merged manifest would replace the manifest of run dir {run_dir}")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
