@@ -69,3 +69,11 @@ def test_excel_semicolon_csv_is_one_line_naming_the_column_and_each_known_key_on
     assert line.startswith("shots.csv[0].prompt;seed: unknown job key (known keys: ")
     known = line.split("known keys: ", 1)[1].rstrip(")").split(", ")
     assert len(known) == len(set(known)) and "seed" in known and "image" in known
+
+
+def test_a_spreadsheets_empty_rows_are_skipped_like_blank_lines(tmp_path: Path):
+    """Spreadsheets export rows that were once touched as ``,,``: no job, not an 'empty prompt' error."""
+    (tmp_path / "shots.csv").write_text("prompt,seed\r\na fox,1\r\n,\r\n , \r\n")
+    result = run_vgen("dry_run=true", "queue.prompts_file=shots.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "jobs: 1\n" in result.stdout

@@ -119,8 +119,8 @@ def _csv_jobs(text: str, path: Path) -> list[dict[str, Any]]:
             raise ConfigError(f"queue.prompts_file: {path}:1: column {name!r} appears twice")
     jobs = []
     for cells in reader:
-        if not cells:
-            continue
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line, or a spreadsheet's empty row (",,,")
         if len(cells) > len(header):
             raise ConfigError(f"queue.prompts_file: {path}:{reader.line_num}: {len(cells)} cells but the header has "
                               f"{len(header)} columns (quote a cell that holds a comma)")
