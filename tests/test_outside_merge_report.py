@@ -142,3 +142,19 @@ def test_merge_out_into_a_runs_manifests_folder_is_refused(i2v_run, tmp_path):
         f"error: --out {run / 'manifests'}: the merged manifest would replace the manifest of run dir {run}"]
     assert (run / "manifests" / "run_history.jsonl").read_bytes() == before
     assert sorted(path.name for path in (run / "manifests").iterdir()) == ["run_history.jsonl"]
+
+
+@pytest.mark.slow
+def test_rerun_missing_of_a_sweep_over_seeds_reruns_each_point_with_its_own_overrides(tmp_path):
+    """Points of ``generation.seed=1,2`` have different queues (job ids): one rerun command with the
+    first point's overrides and every missing id was refused by that point's only_jobs check."""
+    result = run_vgen("-m", "runtime.progress=false", "generation.steps=1", "generation.seed=1,2",
+                      "queue.jobs=[{prompt: a fox}]", "report.enabled=false", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for point in ("0", "1"):  # neither point's job got its row (killed before persisting, say)
+        (tmp_path / "sweep" / point / "manifests" / "run_history.jsonl").write_text("")
+    rerun = run_vgen("sweep", "--rerun-missing", "--launch", module="vgen.merge", cwd=tmp_path)
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-4000:]
+    assert "coverage: 2 expected, 2 succeeded exactly once" in rerun.stdout
+    commands = [line for line in rerun.stdout.splitlines() if line.startswith("cd ")]
+    assert len(commands) == 2 and "generation.seed=1 " in commands[0] and "generation.seed=2 " in commands[1]
