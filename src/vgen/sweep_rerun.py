@@ -2,7 +2,8 @@
 
 It is the sweep's own command (a run dir's saved task overrides and launcher choice, without its
 shard and run-dir settings) plus ``queue.only_jobs=FILE`` listing the jobs to run, as a new sweep
-under ``SWEEP_DIR/reruns/<UTC time>/``, so the next merge of SWEEP_DIR sees its rows too.
+under ``SWEEP_DIR/reruns/<UTC time>/``, so the next merge of SWEEP_DIR sees its rows too. Points whose
+commands differ (a sweep over settings) each get their own command, in ``reruns/<UTC time>/<n>/``.
 """
 
 from __future__ import annotations
