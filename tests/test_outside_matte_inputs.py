@@ -26,3 +26,13 @@ def test_a_photo_with_exif_rotation_is_matted_upright(tmp_path: Path):
     alpha = np.asarray(Image.open(tmp_path / "run" / "mask_outputs" / "portrait_alpha.png").convert("L"))
     assert alpha.shape == (96, 64)
     assert alpha[30:50, 20:40].min() > 200 and alpha[70:, :].max() < 50  # the subject where the mask put it
+
+
+def test_a_clips_csv_saved_by_excel_with_a_bom_and_crlf(tmp_path: Path):
+    from media_fixtures import make_media
+
+    media = make_media(tmp_path)
+    (tmp_path / "clips.csv").write_bytes(f"\ufeffvideo,mask\r\n{media['clip'].name},{media['mask_video'].name}\r\n".encode())
+    result = run_vgen("input.csv=clips.csv", "matte/backend=guided", "dry_run=true", module="vgen.matte", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert str(media["clip"]) in result.stdout

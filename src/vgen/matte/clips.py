@@ -82,7 +82,7 @@ def _from_list(videos: Any) -> list[dict[str, Any]]:
 
 def _from_csv(path: Path) -> list[dict[str, Any]]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # Excel's "CSV UTF-8" starts with a BOM
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ConfigError(f"input.csv: cannot read {path}: {error}") from None
