@@ -77,3 +77,12 @@ def test_a_spreadsheets_empty_rows_are_skipped_like_blank_lines(tmp_path: Path):
     result = run_vgen("dry_run=true", "queue.prompts_file=shots.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "jobs: 1\n" in result.stdout
+
+
+def test_a_lora_preset_saved_with_a_bom_is_read(tmp_path: Path):
+    """Wan2GP .lset files edited in Windows Notepad start with a UTF-8 BOM."""
+    from vgen.lora.presets import load_preset
+
+    preset = tmp_path / "style.lset"
+    preset.write_bytes('\ufeff{"loras": ["style.safetensors"], "loras_mult": "0.8"}'.encode())
+    assert [name for name, _ in load_preset(preset).entries] == ["style.safetensors"]
