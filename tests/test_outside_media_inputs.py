@@ -82,3 +82,29 @@ def test_an_animated_mask_moves_with_the_video(tmp_path: Path, suffix: str):
     assert probe_input(settings["mask"], "image_or_video").frames == 12
     masks = prepare_inputs(settings, vace).pipeline_kwargs["mask"]
     assert [int(np.asarray(mask).mean()) for mask in masks] == [0, 255] * 4 + [0]
+
+
+def decompression_bomb(path: Path, side: int = 20000) -> Path:
+    """A 2 KB PNG that claims 20000x20000 pixels (Pillow refuses to decode it as a possible DoS)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_decompression_bomb_image_is_bad_input_in_one_line(tmp_path: Path):
+    decompression_bomb(tmp_path / "huge.png")
+    result = run_vgen("dry_run=true", "model=tiny_wan_i2v", "queue.jobs=[{prompt: a boat, image: huge.png}]",
+                      cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"job[0].image: cannot decode image {tmp_path / 'huge.png'}: Image size (400000000 pixels)")
+    matte = run_vgen("input.video=huge.png", "input.mask=huge.png", "dry_run=true", module="vgen.matte", cwd=tmp_path)
+    assert matte.returncode == 2, matte.stderr[-2000:]
+    [line] = matte.stderr.strip().splitlines()
+    assert line.startswith(f"video: {tmp_path / 'huge.png'}: Image size (400000000 pixels)"), line

@@ -37,7 +37,7 @@ def _image_info(path: Path, still_only: bool) -> MediaInfo | None:
             return MediaInfo("image", oriented.width, oriented.height, 1)
     except UnidentifiedImageError:
         return None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # the last: a 20000x20000 PNG
         raise ConfigError(f"cannot decode image {path}: {exc}") from None
 
 
