@@ -1,4 +1,5 @@
-"""A job enqueued over the control socket gets the same input checks as a queue job (real TCP, real run)."""
+"""The control socket from outside: a job enqueued over it gets the queue's input checks (real TCP, a real
+run), and vgen-ctl reads a control.json some other tool wrote."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import pytest
 
 from control_helpers import VgenProcess, jobs_override
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_enqueued_job_inputs_are_checked_like_queue_jobs(tmp_path):
     process = VgenProcess(tmp_path / "run", jobs_override(("long", 10000)))
     try:
@@ -26,3 +26,13 @@ def test_enqueued_job_inputs_are_checked_like_queue_jobs(tmp_path):
         if process.connection is not None:
             process.ctl("abort")
         process.kill()
+
+
+def test_vgen_ctl_reading_a_control_json_that_is_not_an_object(tmp_path):
+    from conftest import run_vgen
+
+    (tmp_path / "control.json").write_text("[]")
+    result = run_vgen("--run-dir", str(tmp_path), "status", module="vgen.ctl", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"vgen-ctl: cannot read {tmp_path / 'control.json'}: expected a JSON object, got list"]
