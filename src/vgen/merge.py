@@ -65,6 +65,17 @@ def launch_cwd(run_dir: Path) -> Path | None:
     return Path(load_yaml(run_dir / HYDRA_CONFIG)["hydra"]["runtime"]["cwd"])
 
 
+@contextlib.contextmanager
+def working_dir(path: Path) -> Iterator[None]:
+    """``contextlib.chdir`` (Python 3.11+) for Python 3.10 too."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def expected_job_ids(run_dir: Path, cache: dict[str, list[str]]) -> list[str]:
     """The job ids a run was to run: its saved queue expanded and ``only_jobs``-filtered (all its shards)."""
     from vgen.jobs import expand_jobs
@@ -83,7 +94,7 @@ def expected_job_ids(run_dir: Path, cache: dict[str, list[str]]) -> list[str]:
                           "model": config["model"]})
     if key not in cache:
         # Relative input paths of queue.jobs/generation are made absolute against the cwd: the run's one.
-        launch_dir = contextlib.chdir(cwd) if cwd.is_dir() else contextlib.nullcontext()
+        launch_dir = working_dir(cwd) if cwd.is_dir() else contextlib.nullcontext()
         try:
             with launch_dir:
                 jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
