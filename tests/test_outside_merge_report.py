@@ -158,3 +158,17 @@ def test_rerun_missing_of_a_sweep_over_seeds_reruns_each_point_with_its_own_over
     assert "coverage: 2 expected, 2 succeeded exactly once" in rerun.stdout
     commands = [line for line in rerun.stdout.splitlines() if line.startswith("cd ")]
     assert len(commands) == 2 and "generation.seed=1 " in commands[0] and "generation.seed=2 " in commands[1]
+
+
+@pytest.mark.slow
+def test_rerun_missing_of_a_sweep_in_a_non_ascii_dir(tmp_path):
+    """Hydra's override grammar refuses unquoted non-ASCII letters: the rerun command quotes its paths."""
+    sweep = tmp_path / "tournée d'été" / "sweep"
+    result = run_vgen("-m", "runtime.progress=false", "generation.steps=1", "queue.jobs=[{prompt: a fox}]",
+                      "report.enabled=false", f"hydra.sweep.dir='{sweep.as_posix().replace(chr(39), chr(92) + chr(39))}'",
+                      cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep / "0" / "manifests" / "run_history.jsonl").write_text("")
+    rerun = run_vgen(str(sweep), "--rerun-missing", "--launch", module="vgen.merge", cwd=tmp_path)
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-4000:]
+    assert "coverage: 1 expected, 1 succeeded exactly once" in rerun.stdout

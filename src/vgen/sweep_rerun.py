@@ -8,6 +8,7 @@ commands differ (a sweep over settings) each get their own command, in ``reruns/
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
@@ -39,6 +40,12 @@ def saved_command(run_dir: Path) -> tuple[list[str], Path]:
     launcher = [str(item) for item in hydra.overrides.hydra
                 if override_key(str(item)) == "hydra/launcher" or override_key(str(item)).startswith("hydra.launcher.")]
     return [*task, *launcher], Path(hydra.runtime.cwd)
+
+
+def hydra_quoted(path: Path) -> str:
+    """``path`` as a quoted Hydra override value: unquoted, Hydra's grammar refuses non-ASCII letters.
+    Quotes are escaped, and so are the backslashes just before a quote or the end (Hydra's rule)."""
+    return "'" + re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), str(path)) + "'"
 
 
 def rerun_groups(sweep_dir: Path, job_ids: list[str]) -> list[tuple[list[str], Path, list[str]]]:
@@ -85,8 +92,8 @@ def rerun_missing(sweep_dir: Path, report: dict[str, Any], *, launch: bool) -> b
         rerun_dir.mkdir(parents=True)
         job_list = rerun_dir / JOB_LIST_NAME
         job_list.write_text("".join(f"{job_id}\n" for job_id in ids), encoding="utf-8")
-        command = [sys.executable, "-m", "vgen", "-m", *overrides, f"queue.only_jobs={job_list}",
-                   f"hydra.sweep.dir={rerun_dir}"]
+        command = [sys.executable, "-m", "vgen", "-m", *overrides, f"queue.only_jobs={hydra_quoted(job_list)}",
+                   f"hydra.sweep.dir={hydra_quoted(rerun_dir)}"]
         print(f"rerun: {len(ids)} job(s) listed in {job_list}; the command:")
         print(f"cd {shlex.quote(str(cwd))} && {shlex.join(command)}")
         commands.append((command, cwd))
