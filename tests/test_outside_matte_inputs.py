@@ -36,3 +36,25 @@ def test_a_clips_csv_saved_by_excel_with_a_bom_and_crlf(tmp_path: Path):
     result = run_vgen("input.csv=clips.csv", "matte/backend=guided", "dry_run=true", module="vgen.matte", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert str(media["clip"]) in result.stdout
+
+
+def test_a_second_run_into_the_same_run_dir_keeps_the_first_runs_files(tmp_path: Path):
+    """``hydra.run.dir=fixed`` twice: the second run's outputs get new names, so every manifest row still
+    points at the bytes it recorded (they were overwritten: encodes differ run to run)."""
+    import hashlib
+    import json
+
+    from media_fixtures import make_media
+
+    media = make_media(tmp_path)
+    for _ in range(2):
+        result = run_vgen(f"input.video={media['clip']}", f"input.mask={media['mask_video']}", "matte/backend=guided",
+                          "hydra.run.dir=run", module="vgen.matte", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "manifests" / "run_history.jsonl").read_text().splitlines()]
+    paths = [artifact["path"] for row in rows for artifact in row["artifacts"]]
+    assert len(rows) == 2 and len(set(paths)) == len(paths)
+    for row in rows:
+        for artifact in row["artifacts"]:
+            data = (tmp_path / "run" / artifact["path"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == artifact["sha256"], artifact["path"]

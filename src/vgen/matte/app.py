@@ -14,6 +14,7 @@ Exit codes: 0 success, 2 bad input (every clip's inputs are checked first) or a 
 
 from __future__ import annotations
 
+import glob
 import logging
 import math
 import time
@@ -158,11 +159,17 @@ class MatteRun:
         validate_output_config(self.alpha_output)
         from vgen.matte.clips import clip_stems
 
-        stems = clip_stems([request.video for request in requests])
+        stems = clip_stems([request.video for request in requests], self.outputs_exist)
         self.clips = [
             MatteClip(index, request, stem, matte_job_id(request, self.backend_settings))
             for index, (request, stem) in enumerate(zip(requests, stems))
         ]
+
+    def outputs_exist(self, stem: str) -> bool:
+        """Whether the run dir already holds outputs named ``stem`` (an earlier run into the same dir)."""
+        folder = self.run_dir / MASK_SUBDIR
+        return any(found.is_file() for path in output_paths(self.run_dir, stem).values()
+                   for found in folder.glob(f"{glob.escape(path.name)}.*"))
 
     def inputs_record(self, clip: MatteClip) -> dict[str, Any]:
         """The manifest ``inputs``: the request settings, the backend and the command-line overrides."""
