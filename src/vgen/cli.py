@@ -23,7 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from vgen.errors import VgenError
+from vgen.errors import DiskFullError, VgenError, is_disk_full
 
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"
 _DRY_RUN_VALUES = {"dry_run=true", "dry_run=True", "dry_run=1", "+dry_run=true"}
@@ -59,6 +59,11 @@ def run_hydra_task(run: Callable[[DictConfig], int], cfg: DictConfig, log: loggi
         else:
             log.error("%s", exc)
         code = exc.exit_code
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        log.error("%s stopped: %s", log.name, exc, exc_info=debug_enabled())
+        code = DiskFullError.exit_code  # e.g. the error row itself could not be written
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         _multirun_exit_codes.append(code)
     elif code:

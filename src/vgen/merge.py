@@ -14,6 +14,7 @@ duplicated, 2 bad input (no such dir, no run dirs, a saved config that no longer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -24,9 +25,10 @@ from types import SimpleNamespace
 from typing import Any, Iterator
 
 from vgen.cli import RESOLVED_CONFIG_NAME
-from vgen.errors import ConfigError, VgenError
+from vgen.errors import ConfigError, DiskFullError, VgenError, is_disk_full
 from vgen.hashing import canonical_json
 from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, manifest_lines, row_json
+from vgen.rundir.lock import run_dir_holder
 
 MERGED_MANIFEST_NAME = "run_history.jsonl"
 COVERAGE_NAME = "merge_coverage.json"
@@ -63,6 +65,17 @@ def launch_cwd(run_dir: Path) -> Path | None:
     return Path(load_yaml(run_dir / HYDRA_CONFIG)["hydra"]["runtime"]["cwd"])
 
 
+@contextlib.contextmanager
+def working_dir(path: Path) -> Iterator[None]:
+    """``contextlib.chdir`` (Python 3.11+) for Python 3.10 too."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def expected_job_ids(run_dir: Path, seen_queues: set[str]) -> list[str]:
     """The job ids a run was to run: its saved queue expanded and ``only_jobs``-filtered (all its shards).
 
@@ -86,8 +99,11 @@ def expected_job_ids(run_dir: Path, seen_queues: set[str]) -> list[str]:
     if key in seen_queues:
         return []
     seen_queues.add(key)
+    # Relative input paths of queue.jobs/generation are made absolute against the cwd: the run's one.
+    launch_dir = working_dir(cwd) if cwd.is_dir() else contextlib.nullcontext()
     try:
-        jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
+        with launch_dir:
+            jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
         return [job.job_id for job in filter_jobs(jobs, queue.get("only_jobs"))]
     except ConfigError as error:
         raise ConfigError(f"{config_file}: {error}") from None
@@ -158,6 +174,7 @@ class Coverage:
     successes: Counter = field(default_factory=Counter)  # job_id -> run dirs whose latest row is a success
     seen: set[str] = field(default_factory=set)  # job ids with any row
     to_check: list[dict[str, Any]] = field(default_factory=list)  # run dirs that did not end well, their logs
+    running: dict[str, str] = field(default_factory=dict)  # run dir -> pid of the vgen process still in it
 
     def report(self) -> dict[str, Any]:
         expected = set(self.expected)
@@ -172,7 +189,7 @@ class Coverage:
             "failed": len(failed), "missing": len(missing), "duplicated": len(duplicated),
             "unexpected": len(unexpected), "complete": bool(expected) and len(once) == len(expected),
             "failed_job_ids": failed, "missing_job_ids": missing, "duplicated_job_ids": duplicated,
-            "unexpected_job_ids": unexpected,
+            "unexpected_job_ids": unexpected, "running_run_dirs": self.running,
             # Only while a job failed or is missing: a run dir whose failure a rerun made good needs no look.
             **({"run_dirs_to_check": self.to_check} if self.to_check and (failed or missing) else {}),
         }
@@ -184,6 +201,9 @@ def merged_rows(sweep_dir: Path, out_dir: Path, coverage: Coverage) -> Iterator[
     expected: dict[str, None] = {}
     for run_dir in find_run_dirs(sweep_dir):
         coverage.run_dirs += 1
+        holder = run_dir_holder(run_dir)
+        if holder:
+            coverage.running[str(run_dir)] = holder
         if (run_dir / RESOLVED_CONFIG_NAME).is_file():
             coverage.configs += 1
             expected.update(dict.fromkeys(expected_job_ids(run_dir, seen_queues)))
@@ -223,6 +243,11 @@ def run_dir_to_check(run_dir: Path, statuses: set[str], out_dir: Path) -> dict[s
             "job_statuses": sorted(statuses), "logs": [os.path.relpath(log, out_dir) for log in logs]}
 
 
+def write_error(path: Path, exc: OSError) -> VgenError:
+    """A failed write to ``--out`` as one line: a full disk (exit 1), else an unusable out dir (exit 2)."""
+    return (DiskFullError if is_disk_full(exc) else ConfigError)(f"cannot write {path}: {exc.strerror}")
+
+
 def write_atomically(path: Path, lines: Iterator[str]) -> None:
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -231,18 +256,31 @@ def write_atomically(path: Path, lines: Iterator[str]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    except OSError as exc:
+        if exc.filename not in (None, str(temp), str(path)):
+            raise  # reading a run dir failed, not writing
+        raise write_error(path, exc) from None
     finally:
-        temp.unlink(missing_ok=True)
+        if os.path.lexists(temp):  # not unlink(missing_ok): on a read-only disk that raises EROFS
+            temp.unlink()
 
 
 def merge_sweep(sweep_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Write the merged manifest and the coverage report into ``out_dir``; return the report."""
     if not sweep_dir.is_dir():
         raise ConfigError(f"{sweep_dir}: no such directory")
-    if not find_run_dirs(sweep_dir):
+    run_dirs = find_run_dirs(sweep_dir)
+    if not run_dirs:
         raise ConfigError(f"{sweep_dir}: no vgen run dirs under it (no {RESOLVED_CONFIG_NAME} or "
                           f"{MANIFEST_RELATIVE_PATH})")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    target = (out_dir / MERGED_MANIFEST_NAME).resolve()
+    for run_dir in run_dirs:
+        if (run_dir / MANIFEST_RELATIVE_PATH).resolve() == target:
+            raise ConfigError(f"--out {out_dir}: the merged manifest would replace the manifest of run dir {run_dir}")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(out_dir, exc) from None
     coverage = Coverage()
     write_atomically(out_dir / MERGED_MANIFEST_NAME, merged_rows(sweep_dir, out_dir, coverage))
     report = coverage.report()
@@ -263,6 +301,8 @@ def format_coverage(report: dict[str, Any], out_dir: Path) -> str:
         if ids:
             more = f" (+{len(ids) - SHOWN_IDS} more)" if len(ids) > SHOWN_IDS else ""
             lines.append(f"  {name}: {' '.join(ids[:SHOWN_IDS])}{more}")
+    for run_dir, pid in report["running_run_dirs"].items():
+        lines.append(f"  still running: {run_dir} (pid {pid}): its unfinished jobs count as missing")
     for check in report.get("run_dirs_to_check", []):
         status = f"point {check['point_status']}" if check["point_status"] else "no point record"
         lines.append(f"  check {check['run_dir']} ({status}; jobs: {', '.join(check['job_statuses']) or 'none'}): "

@@ -1,7 +1,8 @@
 """Read input images and videos: what a file is (probe) and its pixels (decode), with PIL and PyAV.
 
-Images are decoded with EXIF orientation applied and converted to RGB; videos with PyAV (the
-project's bundled FFmpeg libraries), first video stream, RGB.
+Images are decoded with EXIF orientation applied and converted to RGB (16-bit and float images
+scaled to 8 bits, not clipped); videos with PyAV (the project's bundled FFmpeg libraries), first
+video stream, RGB, turned upright by their display rotation.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgen.errors import ConfigError
+from vgen.media.probe import quarter_turns
 
 
 @dataclass(frozen=True)
@@ -21,18 +23,21 @@ class MediaInfo:
     fps: float | None = None
 
 
-def _image_info(path: Path) -> MediaInfo | None:
-    """The oriented size of an image file, or None when PIL does not recognise it (a video, say)."""
+def _image_info(path: Path, still_only: bool) -> MediaInfo | None:
+    """The oriented size of an image file, or None when PIL does not recognise it (a video, say) or,
+    with ``still_only``, when it is animated (a GIF/APNG mask is a mask video)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
+            if still_only and getattr(image, "n_frames", 1) > 1:
+                return None
             image.load()  # decodes: a truncated or corrupt file fails here, not at generation time
             oriented = ImageOps.exif_transpose(image)
             return MediaInfo("image", oriented.width, oriented.height, 1)
     except UnidentifiedImageError:
         return None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # the last: a 20000x20000 PNG
         raise ConfigError(f"cannot decode image {path}: {exc}") from None
 
 
@@ -52,7 +57,24 @@ def _video_info(path: Path) -> MediaInfo:
                 raise ConfigError(f"{path}: the video stream holds no frames")
     except av.FFmpegError as exc:
         raise ConfigError(f"cannot decode video {path}: {exc}") from None
-    return MediaInfo("video", first.width, first.height, int(frames), float(rate) if rate else None)
+    width, height = (first.height, first.width) if quarter_turns(first) % 2 else (first.width, first.height)
+    return MediaInfo("video", width, height, int(frames), float(rate) if rate else None)
+
+
+def decodable_frames(path: str | Path, limit: int) -> int:
+    """How many of the first ``limit`` frames of ``path`` decode: a container's frame count is only what
+    its header claims (a truncated mp4 keeps it); an error while decoding is a ConfigError."""
+    import av
+
+    decoded = 0
+    try:
+        with av.open(str(path)) as container:
+            for decoded, _ in enumerate(container.decode(video=0), start=1):
+                if decoded >= limit:
+                    break
+    except av.FFmpegError as exc:
+        raise ConfigError(f"cannot decode video {path} after frame {decoded} (truncated or corrupt?): {exc}") from None
+    return decoded
 
 
 def probe_input(path: str | Path, kind: str) -> MediaInfo:
@@ -61,7 +83,7 @@ def probe_input(path: str | Path, kind: str) -> MediaInfo:
     if not path.is_file():
         raise ConfigError(f"no such file: {path}")
     if kind != "video":
-        info = _image_info(path)
+        info = _image_info(path, still_only=kind == "image_or_video")
         if info is not None:
             return info
         if kind == "image":
@@ -74,7 +96,20 @@ def load_image(path: str | Path):
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
-        return ImageOps.exif_transpose(image).convert("RGB")
+        return eight_bit(ImageOps.exif_transpose(image)).convert("RGB")
+
+
+def eight_bit(image):
+    """``image`` with a 16-bit or float grey mode (a 16-bit PNG opens as ``I;16``) scaled to ``L``:
+    Pillow's own conversion clips every value above 255 to white."""
+    if not (image.mode.startswith("I") or image.mode == "F"):
+        return image
+    import numpy as np
+    from PIL import Image
+
+    values = np.asarray(image, dtype=np.float32)
+    peak = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0 if values.max() > 1 else 1.0
+    return Image.fromarray(np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
 
 
 def load_video_frames(path: str | Path, count: int, *, loop: bool):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from vgen.conditioning.media import MediaInfo, probe_input
+from vgen.conditioning.media import MediaInfo, decodable_frames, probe_input
 from vgen.conditioning.spec import IMAGE_KEYS, INPUT_KEYS, LIST_KEYS, MASK_KEYS, TASKS, job_input_files, job_inputs
 from vgen.errors import ConfigError
 
@@ -34,10 +34,11 @@ def input_kind(label: str) -> str:
 
 
 def validate_job_inputs(index: int, settings: Mapping[str, Any], model_cfg: Any,
-                        probes: dict[tuple[str, str], MediaInfo] | None = None) -> None:
+                        probes: dict[tuple[str, str | int], MediaInfo | int] | None = None) -> None:
     """Raise a ConfigError naming ``job[index].<key>`` for the first problem with this job's inputs.
 
-    ``probes`` caches what each file holds across the jobs of a queue (many jobs share an image).
+    ``probes`` caches what each file holds, ``(path, kind)``, and how many of a video's first N frames
+    decode, ``(path, N)``, across the jobs of a queue (many jobs share an input).
     """
     probes = {} if probes is None else probes
     declared = declared_inputs(model_cfg)
@@ -58,16 +59,27 @@ def validate_job_inputs(index: int, settings: Mapping[str, Any], model_cfg: Any,
             except ConfigError as exc:
                 raise ConfigError(f"{where}.{label}: {exc}") from None
         info = probes[(path, kind)]
-        if info.kind == "video" and info.frames < settings["num_frames"] and not settings.get("loop_video"):
+        if info.kind != "video":
+            continue
+        if info.frames < settings["num_frames"] and not settings.get("loop_video"):
             raise ConfigError(
                 f"{where}.{label}: {path} has {info.frames} frame(s), the job needs num_frames={settings['num_frames']} "
                 f"(use a longer video, fewer frames, or generation.loop_video=true)"
             )
+        needed = min(info.frames, settings["num_frames"])  # the frames generation will decode
+        if (path, needed) not in probes:
+            try:
+                probes[(path, needed)] = decodable_frames(path, needed)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.{label}: {exc}") from None
+        if probes[(path, needed)] < needed:
+            raise ConfigError(f"{where}.{label}: {path} claims {info.frames} frame(s) but only "
+                              f"{probes[(path, needed)]} decode (a truncated file?)")
 
 
 def validate_queue_inputs(jobs: Iterable[Any], model_cfg: Any) -> None:
     """:func:`validate_job_inputs` for every job (``JobSpec``) of the queue, sharing one probe cache."""
-    probes: dict[tuple[str, str], MediaInfo] = {}
+    probes: dict[tuple[str, str | int], MediaInfo | int] = {}
     declared_inputs(model_cfg)
     for job in jobs:
         validate_job_inputs(job.index, job.settings, model_cfg, probes)

@@ -40,6 +40,8 @@ def write_connection(run_dir: str | os.PathLike, connection: Connection) -> Path
 def read_connection(run_dir: str | os.PathLike) -> Connection:
     """FileNotFoundError when no server runs there (the file is removed when the run ends)."""
     data = json.loads(control_file(run_dir).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     return Connection(host=data["host"], port=int(data["port"]), token=data["token"])
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ def validate_job_keys(job: Mapping[str, Any], where: str) -> dict[str, Any]:
             clean[key] = value
             continue
         if key not in GENERATION_KEYS:
-            known = ", ".join(sorted([*GENERATION_KEYS, *ADAPTER_JOB_KEYS]))
+            known = ", ".join(sorted({*GENERATION_KEYS, *ADAPTER_JOB_KEYS}))
             raise ConfigError(f"{where}.{key}: unknown job key (known keys: {known})")
         expected = _KEY_TYPES[GENERATION_KEYS[key]]
         if isinstance(value, bool) or not isinstance(value, expected):
@@ -70,13 +71,14 @@ def read_prompts_file(path: str | Path) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
     if suffix not in (".txt", ".jsonl", ".csv"):
         raise ConfigError(f"queue.prompts_file: unsupported file type {suffix!r} for {path} (use .txt, .jsonl or .csv)")
-    text = _read_text(path)
+    text = read_text_file(path, "queue.prompts_file")
     if suffix == ".txt":
         prompts = (line.strip() for line in text.splitlines())
         jobs = [{"prompt": prompt} for prompt in prompts if prompt and not prompt.startswith("#")]
     elif suffix == ".jsonl":
         jobs = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        # Lines end at \n, \r\n or \r only: json.dumps(ensure_ascii=False) leaves U+2028 and U+0085 raw.
+        for number, line in enumerate(io.StringIO(text, newline=None), start=1):
             if not line.strip():
                 continue
             try:
@@ -84,19 +86,19 @@ def read_prompts_file(path: str | Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"queue.prompts_file: {path}:{number}: invalid JSON ({exc.msg})") from None
     else:
-        rows = list(csv.DictReader(text.splitlines()))
-        jobs = [_coerce_csv_row(row, f"{path}:{number}") for number, row in enumerate(rows, start=2)]
+        jobs = _csv_jobs(text, path)
     if not jobs:
         raise ConfigError(f"queue.prompts_file: {path} holds no jobs (it is empty or only comments and blank lines)")
     return jobs
 
 
-def _read_text(path: Path) -> str:
-    """The file as UTF-8 text (a BOM is dropped); a binary or non-UTF-8 file is refused naming its first bad line."""
+def read_text_file(path: Path, field: str) -> str:
+    """The file as UTF-8 text (a BOM is dropped); a binary or non-UTF-8 file is refused naming ``field``
+    and its first bad line."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"queue.prompts_file: cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"{field}: cannot read {path}: {exc.strerror}") from None
     if b"\0" not in data:
         try:
             return data.decode("utf-8-sig")  # the usual case: no need to look for the bad line
@@ -104,13 +106,32 @@ def _read_text(path: Path) -> str:
             pass
     for number, line in enumerate(data.splitlines(), start=1):
         if b"\0" in line:
-            raise ConfigError(f"queue.prompts_file: {path}:{number}: NUL byte (a binary file, not text)")
+            raise ConfigError(f"{field}: {path}:{number}: NUL byte (a binary file, not text)")
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as exc:
             bad_byte = f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
-            raise ConfigError(f"queue.prompts_file: {path}:{number}: not UTF-8 text ({bad_byte})") from None
+            raise ConfigError(f"{field}: {path}:{number}: not UTF-8 text ({bad_byte})") from None
     return data.decode("utf-8-sig")
+
+
+def _csv_jobs(text: str, path: Path) -> list[dict[str, Any]]:
+    """One job per CSV record; a quoted cell may span lines (its line breaks stay in the value)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    named = [name for name in header if name]
+    for name in named:
+        if named.count(name) > 1:
+            raise ConfigError(f"queue.prompts_file: {path}:1: column {name!r} appears twice")
+    jobs = []
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line, or a spreadsheet's empty row (",,,")
+        if len(cells) > len(header):
+            raise ConfigError(f"queue.prompts_file: {path}:{reader.line_num}: {len(cells)} cells but the header has "
+                              f"{len(header)} columns (quote a cell that holds a comma)")
+        jobs.append(_coerce_csv_row(dict(zip(header, cells)), f"{path}:{reader.line_num}"))
+    return jobs
 
 
 def _coerce_csv_row(row: Mapping[str, str], where: str) -> dict[str, Any]:

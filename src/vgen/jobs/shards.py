@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from vgen.errors import ConfigError
-from vgen.jobs.expand import JobSpec
+from vgen.jobs.expand import JobSpec, read_text_file
 
 
 def job_cost(settings: Mapping[str, Any]) -> int:
@@ -40,6 +40,10 @@ def partition(jobs: Sequence[JobSpec], num_shards: int) -> list[list[JobSpec]]:
     return [sorted(shard, key=lambda job: job.index) for shard in shards]
 
 
+AUTO_VARS = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_STEP",
+             "LOCAL_RANK", "WORLD_SIZE")
+
+
 class Shard(NamedTuple):
     index: int
     count: int
@@ -51,7 +55,9 @@ def resolve_shard(shard: Any, num_shards: int, env: Mapping[str, str] = os.envir
         raise ConfigError(f"queue.num_shards: expected an integer >= 1, got {num_shards!r}")
     if shard == "auto":
         if env.get("SLURM_ARRAY_TASK_ID") and env.get("SLURM_ARRAY_TASK_COUNT"):
-            index = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN") or 0)
+            offset = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN") or 0)
+            step = int(env.get("SLURM_ARRAY_TASK_STEP") or 1)  # sbatch --array=0-12:4
+            index = offset // step if step > 0 and offset % step == 0 else -1
             count, source = int(env["SLURM_ARRAY_TASK_COUNT"]), "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT"
         elif env.get("LOCAL_RANK") and env.get("WORLD_SIZE"):
             index, count, source = int(env["LOCAL_RANK"]), int(env["WORLD_SIZE"]), "LOCAL_RANK/WORLD_SIZE"
@@ -60,6 +66,10 @@ def resolve_shard(shard: Any, num_shards: int, env: Mapping[str, str] = os.envir
                               "LOCAL_RANK/WORLD_SIZE is set; give the shard number (queue.shard=I)")
         if num_shards not in (1, count):
             raise ConfigError(f"queue.num_shards={num_shards} but {source} says {count} shards")
+        if not 0 <= index < count:
+            given = ", ".join(f"{name}={env[name]}" for name in AUTO_VARS if env.get(name))
+            raise ConfigError(f"queue.shard=auto: {given} is not one of shards 0..{count - 1} (a SLURM array's "
+                              "indices must be evenly spaced: MIN, MIN+STEP, ...); or give queue.shard=I")
         return Shard(index, count)
     if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < num_shards:
         raise ConfigError(f"queue.shard: expected 0..{num_shards - 1} (queue.num_shards={num_shards}) or auto, "
@@ -72,7 +82,7 @@ def read_job_filter(path: str | os.PathLike) -> set[str]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"queue.only_jobs: file not found: {path}")
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    lines = (line.strip() for line in read_text_file(path, "queue.only_jobs").splitlines())
     return {line for line in lines if line and not line.startswith("#")}
 
 

@@ -128,7 +128,7 @@ def read_preset_data(path: Path) -> Any:
     import yaml
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a preset saved by Windows Notepad starts with a BOM
         if path.suffix.lower() in YAML_SUFFIXES:
             return yaml.safe_load(text) or {}
         return json.loads(text)

@@ -14,6 +14,7 @@ Exit codes: 0 success, 2 bad input (every clip's inputs are checked first) or a 
 
 from __future__ import annotations
 
+import glob
 import logging
 import math
 import time
@@ -158,11 +159,17 @@ class MatteRun:
         validate_output_config(self.alpha_output)
         from vgen.matte.clips import clip_stems
 
-        stems = clip_stems([request.video for request in requests])
+        stems = clip_stems([request.video for request in requests], self.outputs_exist)
         self.clips = [
             MatteClip(index, request, stem, matte_job_id(request, self.backend_settings))
             for index, (request, stem) in enumerate(zip(requests, stems))
         ]
+
+    def outputs_exist(self, stem: str) -> bool:
+        """Whether the run dir already holds outputs named ``stem`` (an earlier run into the same dir)."""
+        folder = self.run_dir / MASK_SUBDIR
+        return any(found.is_file() for path in output_paths(self.run_dir, stem).values()
+                   for found in folder.glob(f"{glob.escape(path.name)}.*"))
 
     def inputs_record(self, clip: MatteClip) -> dict[str, Any]:
         """The manifest ``inputs``: the request settings, the backend and the command-line overrides."""
@@ -371,6 +378,7 @@ def _matte_clip(matte: MatteRun, clip: MatteClip, inputs, timings: dict[str, flo
     """Compute and persist one clip, append its row; 0, or 1 when it failed (its error row written)."""
     from vgen.rundir.manifest import ManifestRecorder
     from vgen.media.context import MediaPersistenceContext
+    from vgen.media.writers import write_text_atomic
 
     cfg = matte.cfg
     recorder = ManifestRecorder(MediaPersistenceContext.from_config(cfg.output, matte.metadata_state, logger=log))
@@ -389,7 +397,7 @@ def _matte_clip(matte: MatteRun, clip: MatteClip, inputs, timings: dict[str, flo
     try:
         started = time.perf_counter()
         matte.run_dir.mkdir(parents=True, exist_ok=True)
-        (matte.run_dir / RESOLVED_CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+        write_text_atomic(matte.run_dir / RESOLVED_CONFIG_NAME, OmegaConf.to_yaml(cfg, resolve=True))
         matte.persist(clip, inputs, result, recorder, alpha_recorder)
         timings["persist_s"] = time.perf_counter() - started
     except Exception as error:  # partly written: the row says error (and lists no artifact)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from vgen.errors import ConfigError
 
@@ -44,15 +44,16 @@ def clip_inputs(inputs: dict[str, Any]) -> list[dict[str, Any]]:
     return result
 
 
-def clip_stems(videos: list[str]) -> list[str]:
-    """The output name stem of each clip: the video's stem; a stem already taken gets ``_2``, ``_3``...
-    so clips of the same name (or the same video twice) never overwrite each other."""
+def clip_stems(videos: list[str], in_use: Callable[[str], bool] = lambda stem: False) -> list[str]:
+    """The output name stem of each clip: the video's stem; a stem already taken (or ``in_use``: an
+    earlier run's outputs in the same run dir) gets ``_2``, ``_3``... so clips of the same name (or
+    the same video twice, or a rerun) never overwrite outputs that a manifest row records."""
     taken: set[str] = set()
     stems = []
     for video in videos:
         stem = base = Path(video).stem
         suffix = 1
-        while stem in taken:
+        while stem in taken or in_use(stem):
             suffix += 1
             stem = f"{base}_{suffix}"
         taken.add(stem)
@@ -82,7 +83,7 @@ def _from_list(videos: Any) -> list[dict[str, Any]]:
 
 def _from_csv(path: Path) -> list[dict[str, Any]]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # Excel's "CSV UTF-8" starts with a BOM
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ConfigError(f"input.csv: cannot read {path}: {error}") from None

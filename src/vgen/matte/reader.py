@@ -41,7 +41,7 @@ def read_clip(
     source = Path(path)
     if not source.is_file():
         raise ConfigError(f"{field}: file not found: {path}")
-    still = _open_still_image(source)
+    still = _open_still_image(source, field)
     if still is not None:
         if as_mask:
             return Clip(frames=mask_from_pixels(still, f"{field} ({path})", mask_channel)[None], fps=None)
@@ -122,19 +122,23 @@ def _rgb(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def _open_still_image(path: Path):
-    """The decoded image if ``path`` is a single-frame image Pillow reads, else None."""
-    from PIL import Image, UnidentifiedImageError
+def _open_still_image(path: Path, field: str):
+    """The decoded image, upright by its EXIF orientation (as viewers show a phone photo), if ``path``
+    is a single-frame image Pillow reads, else None."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         image = Image.open(path)
     except (UnidentifiedImageError, OSError):
         return None
+    except Image.DecompressionBombError as error:  # a 20000x20000 PNG: refuse it before decoding
+        raise ConfigError(f"{field}: {path}: {error}") from None
     if getattr(image, "n_frames", 1) > 1:
         image.close()
         return None  # animated GIF/PNG/WebP: decode as a video
-    image.load()
-    return image
+    with image:
+        image.load()
+        return ImageOps.exif_transpose(image)
 
 
 def _read_video(

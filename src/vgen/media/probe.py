@@ -58,12 +58,18 @@ def probe(path: str | PurePath) -> dict[str, Any]:
     return result
 
 
+def quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns that make a decoded PyAV frame upright (its display rotation)."""
+    return round(getattr(frame, "rotation", 0) / 90) % 4
+
+
 def decode_video(
     path: str | PurePath, start: int = 0, end: int | None = None, pixel_format: str = "rgb24"
 ) -> "np.ndarray":  # noqa: F821
     """Frames ``[start, end)`` of the first video stream (``end=None``: to the last) as (F, H, W, 3)
     uint8 RGB (``pixel_format="rgba"``: (F, H, W, 4) RGBA); fewer, possibly none ((0, 0, 0, C)),
-    when the video is shorter. PyAV errors propagate."""
+    when the video is shorter. PyAV errors propagate. Frames are turned upright as ffmpeg shows them:
+    a phone's portrait video stores landscape frames with a display rotation."""
     import av
     import numpy as np
 
@@ -73,5 +79,5 @@ def decode_video(
             if end is not None and index >= end:
                 break
             if index >= start:
-                frames.append(frame.to_ndarray(format=pixel_format))
+                frames.append(np.rot90(frame.to_ndarray(format=pixel_format), quarter_turns(frame)))
     return np.stack(frames) if frames else np.empty((0, 0, 0, 4 if pixel_format == "rgba" else 3), dtype=np.uint8)

@@ -105,6 +105,11 @@ def atomic_write(
     raise AssertionError("unreachable")
 
 
+def write_text_atomic(final: Path, text: str) -> None:
+    """``text`` as ``final`` (UTF-8), whole or not at all: a full disk leaves no empty file under its name."""
+    atomic_write(Path(final), lambda temp: temp.write_text(text, encoding="utf-8"))
+
+
 # ---------------------------------------------------------------- video
 
 

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any, Mapping, Sequence
 
 from vgen.queue.background_writer import BackgroundWriter
+from vgen.conditioning.validate import validate_job_inputs
 from vgen.errors import ConfigError, DiskFullError, JobAborted, VgenError
 from vgen.jobs.expand import JobSpec, job_id_for, job_settings
 from vgen.production import ProductionManager
@@ -90,6 +91,8 @@ class QueueController:
         settings, _ = job_settings(job_keys, self.manager.generation_defaults(), "enqueue.job", self.manager.cfg.model)
         job_id = self.state.unique_job_id(job_id_for(settings, 0))
         spec = JobSpec(index=self.state.next_index(), job_id=job_id, settings=settings)
+        validate_job_inputs(spec.index, settings, self.manager.cfg.model)  # as the queue's jobs were, before loading
+        self.manager.resolve_loras(spec)
         try:
             self.state.add(spec)
         except RuntimeError as exc:

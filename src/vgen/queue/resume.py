@@ -165,8 +165,10 @@ def write_run_config(run_dir: Path, plan: ResumePlan, overrides: Sequence[str], 
                      config_name: str) -> None:
     """A run writes its resolved config as ``config_name``; a resume in place keeps the run's own and
     records its overrides and resolved config under ``.hydra/resumes/<UTC time>_<pid>/`` instead."""
+    from vgen.media.writers import write_text_atomic
+
     if not (plan.in_place and (run_dir / config_name).is_file()):
-        (run_dir / config_name).write_text(resolved_yaml, encoding="utf-8")
+        write_text_atomic(run_dir / config_name, resolved_yaml)  # merge/diff/resume read it: never a torn one
         return
     from omegaconf import OmegaConf
 
@@ -176,6 +178,6 @@ def write_run_config(run_dir: Path, plan: ResumePlan, overrides: Sequence[str], 
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%S-%fZ")
     folder = run_dir / RESUME_RECORDS / f"{stamp}_{os.getpid()}"
     folder.mkdir(parents=True)
-    (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(list(overrides)), encoding="utf-8")
-    (folder / config_name).write_text(resolved_yaml, encoding="utf-8")
+    write_text_atomic(folder / "overrides.yaml", OmegaConf.to_yaml(list(overrides)))
+    write_text_atomic(folder / config_name, resolved_yaml)
     log.info("Resume config recorded in %s (the run's own .hydra and %s are kept)", folder, config_name)

@@ -110,8 +110,8 @@ def sheet_columns(sections: list) -> int | None:
 
 def write_atomic(target: Path, text: str) -> None:
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    partial.write_text(text, encoding="utf-8")
     try:
+        partial.write_text(text, encoding="utf-8")
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)

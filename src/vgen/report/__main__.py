@@ -1,6 +1,6 @@
 """``python -m vgen.report DIR``: write report.html, report_assets/ and report.png into a run or sweep dir.
 
-Exit codes: 0 written, 2 DIR is not a vgen run or sweep dir.
+Exit codes: 0 written, 1 writing failed (a full disk), 2 DIR is not a vgen run or sweep dir.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     except VgenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a full disk or a read-only dir while writing the report
+        print(f"error: cannot write the report into {args.directory}: {exc.strerror} ({exc.filename})", file=sys.stderr)
+        return 1
     print(page)
     return 0
 

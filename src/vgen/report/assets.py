@@ -90,9 +90,10 @@ def make_asset(task: AssetTask) -> str | None:
         run_ffmpeg(ffmpeg_args(task, partial), what=task.target)
         os.replace(partial, task.target)
     except FfmpegError as error:
-        partial.unlink(missing_ok=True)
         log.warning("report: no %s for %s: %s", task.kind, task.source, error)
         return str(error)
+    finally:
+        partial.unlink(missing_ok=True)  # a full disk raises OSError: no partial file stays behind either
     return None
 
 

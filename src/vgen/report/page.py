@@ -142,8 +142,9 @@ def status_counts(entries: list[Entry]) -> dict[str, int]:
 
 
 def script_json(value: Any) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+    """JSON safe inside a <script> element: every ``<`` escaped, so neither ``</script>`` nor ``<!--<script>``
+    (which would make the parser swallow the next script) can occur in it."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
 
 
 def render_page(source: ReportSource, sections: list[Section], views: list[list[MediaView]],

@@ -65,6 +65,21 @@ def hold_run_dir(run_dir: str | os.PathLike) -> Iterator[None]:
         os.close(fd)
 
 
+def run_dir_holder(run_dir: str | os.PathLike) -> str | None:
+    """The pid (as written) of the live process holding ``run_dir``, or None when no process does."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no vgen process ever ran there, or it is unreadable
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+    finally:
+        os.close(fd)  # closing drops the probe's own shared lock
+    return None
+
+
 def _missing_ancestors(path: Path) -> list[Path]:
     """``path`` and its parents that do not exist yet (innermost first)."""
     missing = []

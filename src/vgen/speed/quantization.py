@@ -27,6 +27,7 @@ REQUIREMENTS = {
     "nf4": ("bitsandbytes", "pip install 'vgen[bitsandbytes]'  (bitsandbytes)", True),
     "gguf": ("gguf", "pip install gguf", False),
 }
+GGUF_MAGIC = b"GGUF"  # every GGUF file starts with it
 
 
 def validate_quantization(runtime_cfg: Any, device: str | None = None) -> dict[str, Any]:
@@ -53,8 +54,14 @@ def validate_quantization(runtime_cfg: Any, device: str | None = None) -> dict[s
     if (settings["transformer"] == "gguf") != bool(settings["gguf_file"]):
         raise ConfigError("runtime.quantization.gguf_file: set it (to a .gguf transformer file) exactly when "
                           "runtime.quantization.transformer=gguf")
-    if settings["gguf_file"] and not Path(settings["gguf_file"]).expanduser().is_file():
-        raise ConfigError(f"runtime.quantization.gguf_file={settings['gguf_file']!r}: no such file")
+    if settings["gguf_file"]:
+        gguf_file = Path(settings["gguf_file"]).expanduser()
+        if not gguf_file.is_file():
+            raise ConfigError(f"runtime.quantization.gguf_file={settings['gguf_file']!r}: no such file")
+        with open(gguf_file, "rb") as handle:
+            if handle.read(len(GGUF_MAGIC)) != GGUF_MAGIC:
+                raise ConfigError(f"runtime.quantization.gguf_file={settings['gguf_file']!r}: not a GGUF file "
+                                  f"(it does not start with {GGUF_MAGIC!r})")
     return settings
 
 

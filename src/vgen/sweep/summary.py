@@ -35,6 +35,7 @@ from vgen.sweep.attempt_logs import split_attempt_logs, this_attempt
 from vgen.cli import RESOLVED_CONFIG_NAME
 from vgen.jobs.grid import grid_keys
 from vgen.rundir.manifest import MANIFEST_RELATIVE_PATH, latest_rows, read_rows, utc_timestamp
+from vgen.errors import VgenError
 
 log = logging.getLogger(__name__)
 POINT_RECORD_NAME = "sweep_point.json"
@@ -326,14 +327,16 @@ def format_table(records: list[dict[str, Any]], sweep_dir: Path, title: str = "S
 def write_summary(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """(Re)write the sweep dir's summary files from its point records; returns the records."""
     sweep_dir = Path(sweep_dir).resolve()
+    from vgen.media.writers import write_text_atomic
+
     records = gather_records(sweep_dir)
     for record in records:
         if record.get("attempts"):
             record["logs"] = split_attempt_logs(Path(record["run_dir"]), record["attempts"])
-    with open(sweep_dir / SUMMARY_JSONL_NAME, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
-    (sweep_dir / SUMMARY_TABLE_NAME).write_text(format_table(records, sweep_dir), encoding="utf-8")
+    # each file whole or not at all: the report and merge read them
+    write_text_atomic(sweep_dir / SUMMARY_JSONL_NAME,
+                      "".join(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n" for record in records))
+    write_text_atomic(sweep_dir / SUMMARY_TABLE_NAME, format_table(records, sweep_dir))
     return records
 
 
@@ -357,7 +360,12 @@ def finish_started_sweeps() -> int:
         sweep_dir, report_cfg = _started_sweeps.pop(0)
         if not sweep_dir.is_dir():  # nothing ran (e.g. the launcher failed before the first point)
             continue
-        records = write_summary(sweep_dir)
+        try:
+            records = write_summary(sweep_dir)
+        except VgenError as exc:  # a full disk: the points' own records stand; rebuild it with vgen.sweep.summary
+            log.error("Sweep summary not written: %s", exc)
+            code = max(code, exc.exit_code)
+            continue
         counts = Counter(record["status"] for record in records)
         log.info("Sweep summary (%s): %s", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
                  sweep_dir.resolve() / SUMMARY_TABLE_NAME)
@@ -396,7 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.sweep_dir / "multirun.yaml").is_file():
         print(f"error: {args.sweep_dir}: not a sweep dir (no multirun.yaml)", file=sys.stderr)
         return 2
-    records = write_summary(args.sweep_dir)
+    try:
+        records = write_summary(args.sweep_dir)
+    except VgenError as exc:  # a full disk
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     print(format_table(records, args.sweep_dir.resolve()), end="")
     return sweep_exit_code(records)
 
