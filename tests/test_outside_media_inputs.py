@@ -56,7 +56,8 @@ def test_a_truncated_mp4_is_bad_input_before_the_model_loads(tmp_path: Path):
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) * 3 // 5])
     assert probe_input(tmp_path / "cut.mp4", "video").frames == 40  # what the header still claims
     result = run_vgen("model=wan21_v2v_1_3b", f"model.source={tmp_path / 'no-checkpoint'}",
-                      "queue.jobs=[{prompt: a boat, video: cut.mp4}]", "hydra.run.dir=run", cwd=tmp_path)
+                      "generation.num_frames=9", "queue.jobs=[{prompt: a boat, video: cut.mp4}]", "hydra.run.dir=run",
+                      cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     [line] = [line for line in result.stderr.splitlines() if "job[0].video" in line]
     assert f"cannot decode video {tmp_path / 'cut.mp4'} after frame" in line
