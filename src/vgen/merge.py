@@ -76,11 +76,12 @@ def working_dir(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def expected_job_ids(run_dir: Path, seen_queues: set[str]) -> list[str]:
-    """The job ids a run was to run: its saved queue expanded and ``only_jobs``-filtered (all its shards).
+def expected_job_ids(run_dir: Path, expanded: dict[str, list[str]]) -> tuple[str, list[str]]:
+    """The run's queue key and the job ids it was to run: its saved queue expanded and
+    ``only_jobs``-filtered (all its shards).
 
-    Empty when a run dir in ``seen_queues`` had the same queue (its shards differ only in
-    ``queue.shard``): a sweep of 64 shards of one queue expands it once, not 64 times.
+    ``expanded`` holds the ids per queue key: the shards of one queue (configs equal but for
+    ``queue.shard``, launched from the same folder) expand it once, not once per shard.
     """
     from vgen.jobs.expand import expand_jobs
     from vgen.jobs.shards import filter_jobs
@@ -95,18 +96,17 @@ def expected_job_ids(run_dir: Path, seen_queues: set[str]) -> list[str]:
         if queue.get(key):
             queue[key] = str(cwd / Path(queue[key]).expanduser())  # an absolute path stays as it is
     key = canonical_json({"queue": {k: v for k, v in queue.items() if k != "shard"}, "generation": generation,
-                          "model": config["model"]})
-    if key in seen_queues:
-        return []
-    seen_queues.add(key)
-    # Relative input paths of queue.jobs/generation are made absolute against the cwd: the run's one.
-    launch_dir = working_dir(cwd) if cwd.is_dir() else contextlib.nullcontext()
-    try:
-        with launch_dir:
-            jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
-        return [job.job_id for job in filter_jobs(jobs, queue.get("only_jobs"))]
-    except ConfigError as error:
-        raise ConfigError(f"{config_file}: {error}") from None
+                          "model": config["model"], "cwd": str(cwd)})
+    if key not in expanded:
+        # Relative input paths of queue.jobs/generation are made absolute against the cwd: the run's one.
+        launch_dir = working_dir(cwd) if cwd.is_dir() else contextlib.nullcontext()
+        try:
+            with launch_dir:
+                jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
+        except ConfigError as error:
+            raise ConfigError(f"{config_file}: {error}") from None
+        expanded[key] = [job.job_id for job in filter_jobs(jobs, queue.get("only_jobs"))]
+    return key, expanded[key]
 
 
 def rebased_artifacts(artifacts: list[dict[str, Any]] | None, prefix: str) -> list[dict[str, Any]] | None:
@@ -197,7 +197,8 @@ class Coverage:
 
 def merged_rows(sweep_dir: Path, out_dir: Path, coverage: Coverage) -> Iterator[str]:
     """Every manifest row of the sweep as a JSONL line (artifact paths relative to ``out_dir``); fills ``coverage``."""
-    seen_queues: set[str] = set()
+    expanded: dict[str, list[str]] = {}
+    counted: set[str] = set()  # queue keys whose ids are in ``expected``
     expected: dict[str, None] = {}
     for run_dir in find_run_dirs(sweep_dir):
         coverage.run_dirs += 1
@@ -206,7 +207,10 @@ def merged_rows(sweep_dir: Path, out_dir: Path, coverage: Coverage) -> Iterator[
             coverage.running[str(run_dir)] = holder
         if (run_dir / RESOLVED_CONFIG_NAME).is_file():
             coverage.configs += 1
-            expected.update(dict.fromkeys(expected_job_ids(run_dir, seen_queues)))
+            key, ids = expected_job_ids(run_dir, expanded)
+            if key not in counted:
+                counted.add(key)
+                expected.update(dict.fromkeys(ids))
         prefix = Path(os.path.relpath(run_dir.resolve(), out_dir.resolve())).as_posix()
         latest: dict[str, str] = {}
         for _, text, row in manifest_lines(run_dir / MANIFEST_RELATIVE_PATH):
