@@ -21,3 +21,15 @@ def test_a_rank_outside_the_world_is_one_line_exit_2(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "queue.shard=auto: LOCAL_RANK=2, WORLD_SIZE=2 is not one of shards 0..1 (a SLURM array's indices must be "
         "evenly spaced: MIN, MIN+STEP, ...); or give queue.shard=I"]
+
+
+def test_an_empty_shard_points_at_no_manifest_and_reports_nothing(tmp_path):
+    """One job in three shards: shards 1 and 2 run nothing. They used to log a manifest path that
+    was never written and warn that the report could not be built."""
+    run_dir = tmp_path / "run"
+    result = run_vgen("queue.jobs=[{prompt: a fox}]", "queue.num_shards=3", "queue.shard=2",
+                      f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "No manifest: no job ran in this run dir" in result.stderr
+    assert "Manifest:" not in result.stderr and "WARNING" not in result.stderr, result.stderr[-2000:]
+    assert not (run_dir / "manifests").exists() and not (run_dir / "report.html").exists()

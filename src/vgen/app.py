@@ -67,8 +67,12 @@ def run(cfg: DictConfig) -> int:
         if plan.todo:  # an empty shard or a finished resume loads nothing
             manager.load_pipeline()  # fail fast (exit 2) on a missing checkpoint, before the queue starts
         summary = controller.run()
-    log.info("Manifest: %s", manager.manifest.path)
-    if summary.stop_reason in (None, ABORT) and hydra_cfg.mode != RunMode.MULTIRUN:
+    wrote_rows = manager.manifest.path.is_file()
+    if wrote_rows:
+        log.info("Manifest: %s", manager.manifest.path)
+    else:  # an empty shard: nothing to merge from here, nothing to report
+        log.info("No manifest: no job ran in this run dir")
+    if wrote_rows and summary.stop_reason in (None, ABORT) and hydra_cfg.mode != RunMode.MULTIRUN:
         from vgen.report import write_report_after_run
 
         write_report_after_run(run_dir, cfg.report)  # a sweep gets one report, from its sweep callback
