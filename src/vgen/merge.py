@@ -14,7 +14,6 @@ duplicated, 2 bad input (no such dir, no run dirs, a saved config that no longer
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -65,17 +64,6 @@ def launch_cwd(run_dir: Path) -> Path | None:
     return Path(load_yaml(run_dir / HYDRA_CONFIG)["hydra"]["runtime"]["cwd"])
 
 
-@contextlib.contextmanager
-def working_dir(path: Path) -> Iterator[None]:
-    """``contextlib.chdir`` (Python 3.11+) for Python 3.10 too."""
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
 def expected_job_ids(run_dir: Path, expanded: dict[str, list[str]]) -> tuple[str, list[str]]:
     """The run's queue key and the job ids it was to run: its saved queue expanded and
     ``only_jobs``-filtered (all its shards).
@@ -98,11 +86,10 @@ def expected_job_ids(run_dir: Path, expanded: dict[str, list[str]]) -> tuple[str
     key = canonical_json({"queue": {k: v for k, v in queue.items() if k != "shard"}, "generation": generation,
                           "model": config["model"], "cwd": str(cwd)})
     if key not in expanded:
-        # Relative input paths of queue.jobs/generation are made absolute against the cwd: the run's one.
-        launch_dir = working_dir(cwd) if cwd.is_dir() else contextlib.nullcontext()
+        # Relative input paths of queue.jobs/generation are relative to the run's launch dir.
         try:
-            with launch_dir:
-                jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]))
+            jobs = expand_jobs(SimpleNamespace(**queue), generation, SimpleNamespace(**config["model"]),
+                               base_dir=cwd if cwd.is_dir() else None)
         except ConfigError as error:
             raise ConfigError(f"{config_file}: {error}") from None
         expanded[key] = [job.job_id for job in filter_jobs(jobs, queue.get("only_jobs"))]

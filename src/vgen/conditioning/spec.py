@@ -89,15 +89,16 @@ def _path(value: Any, where: str, key: str) -> str:
     return value
 
 
-def conditioning_settings(settings: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Type-check the conditioning keys of a resolved job and drop the unset ones.
+def conditioning_settings(settings: Mapping[str, Any], where: str, base_dir: str | Path | None = None) -> dict[str, Any]:
+    """Type-check the conditioning keys of a resolved job and drop the unset ones; relative input paths
+    are made absolute against ``base_dir`` (default: the working dir).
 
     Unset inputs (None) are removed, and ``fit``/``loop_video`` are kept only when the job has input
     files, so a text-to-video job's settings (and so its job id) do not change with this feature.
     """
     if not any(key in settings for key in CONDITIONING_KEYS):
         return dict(settings)  # nothing to check (most jobs): the loops below would leave it as it is
-    clean = resolve_input_paths(settings, os.getcwd())
+    clean = resolve_input_paths(settings, os.getcwd() if base_dir is None else base_dir)
     for key in CONDITIONING_KEYS:
         if clean.get(key) is None:
             clean.pop(key, None)

@@ -162,14 +162,16 @@ def unique_job_id(job_id: str, taken: Container[str]) -> str:
 
 
 def job_settings(
-    job: Mapping[str, Any], generation_defaults: Mapping[str, Any], where: str, model_cfg: Any
+    job: Mapping[str, Any], generation_defaults: Mapping[str, Any], where: str, model_cfg: Any,
+    base_dir: str | Path | None = None,
 ) -> tuple[dict, int]:
-    """``(settings, repeats)`` of one raw job: its keys laid over the defaults, all checked against the model."""
+    """``(settings, repeats)`` of one raw job: its keys laid over the defaults, all checked against the model
+    (relative input paths made absolute against ``base_dir``, default the working dir)."""
     job = validate_job_keys(job, where)
     repeats = job.pop("repeats", 1)
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise ConfigError(f"{where}.repeats: must be an integer >= 1, got {repeats!r}")
-    settings = conditioning_settings({**generation_defaults, **job}, where)
+    settings = conditioning_settings({**generation_defaults, **job}, where, base_dir)
     if not str(settings.get("prompt", "")).strip():
         raise ConfigError(f"{where}.prompt: empty prompt")
     settings = settings_for_output(settings, model_cfg, where, own_keys=job)
@@ -177,8 +179,11 @@ def job_settings(
     return settings, repeats
 
 
-def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any], model_cfg: Any) -> list[JobSpec]:
-    """Resolve every job of the queue (``queue.jobs`` then ``queue.prompts_file``, else ``queue.default_jobs``)."""
+def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any], model_cfg: Any,
+                base_dir: str | Path | None = None) -> list[JobSpec]:
+    """Resolve every job of the queue (``queue.jobs`` then ``queue.prompts_file``, else ``queue.default_jobs``);
+    ``base_dir``: what relative input paths of ``queue.jobs``/``generation`` are relative to (default: the
+    working dir; a merge passes the run's launch dir)."""
     raw_jobs = [(f"queue.jobs[{i}]", job) for i, job in enumerate(queue_cfg.jobs or [])]
     if queue_cfg.prompts_file:
         folder = Path(queue_cfg.prompts_file).expanduser().absolute().parent  # input paths are relative to it
@@ -192,7 +197,7 @@ def expand_jobs(queue_cfg: Any, generation_defaults: Mapping[str, Any], model_cf
     specs: list[JobSpec] = []
     taken: set[str] = set()
     for where, raw in raw_jobs:
-        settings, repeats = job_settings(raw, generation_defaults, where, model_cfg)
+        settings, repeats = job_settings(raw, generation_defaults, where, model_cfg, base_dir)
         for repeat in range(repeats * queue_cfg.repeats):
             resolved = dict(settings)
             if repeat and resolved["seed"] != -1:

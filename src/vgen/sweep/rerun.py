@@ -54,13 +54,13 @@ def rerun_groups(sweep_dir: Path, job_ids: list[str]) -> list[tuple[list[str], P
     rerun with their own overrides. Each job id goes to the first command whose queue holds it."""
     from vgen.merge import expected_job_ids
 
-    wanted, cache = dict.fromkeys(job_ids), {}
+    wanted, expanded = dict.fromkeys(job_ids), {}
     groups: dict[tuple[tuple[str, ...], Path], list[str]] = {}
     for run_dir in find_run_dirs(sweep_dir):
         if not (run_dir / HYDRA_CONFIG).is_file() or not wanted:
             continue
         overrides, cwd = saved_command(run_dir)
-        expected = set(expected_job_ids(run_dir, cache)[1]) if (run_dir / RESOLVED_CONFIG_NAME).is_file() else set()
+        expected = set(expected_job_ids(run_dir, expanded)[1]) if (run_dir / RESOLVED_CONFIG_NAME).is_file() else set()
         mine = [job_id for job_id in wanted if job_id in expected]
         for job_id in mine:
             del wanted[job_id]
