@@ -108,10 +108,10 @@ def read_record(run_dir: Path) -> dict[str, Any] | None:
 
 def write_record(record: dict[str, Any]) -> None:
     """Replace the point's record atomically (the submitting process may read it at any time)."""
-    target = Path(record["run_dir"]) / POINT_RECORD_NAME
-    temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    temp.write_text(json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temp, target)
+    from vgen.media.writers import write_text_atomic
+
+    write_text_atomic(Path(record["run_dir"]) / POINT_RECORD_NAME,
+                      json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
 
 
 def point_record(config: DictConfig, outcome: dict[str, Any]) -> dict[str, Any] | None:
